@@ -1,0 +1,177 @@
+"""Typed wrappers over libc and the nsfs/pidfd ioctls.
+
+``os.unshare``/``os.setns`` arrive in Python 3.12; below that libc's symbols are used
+(never hard-coded syscall numbers where libc has the symbol).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import struct
+import sys
+from functools import cache
+
+from pidns._kernel import consts
+
+
+@cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(ret: int) -> int:
+    if ret == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return ret
+
+
+if sys.version_info >= (3, 12):
+
+    def unshare(flags: int) -> None:
+        """unshare(2) for the calling thread."""
+        os.unshare(flags)
+
+    def setns(fd: int, nstype: int = 0) -> None:
+        """setns(2): move the calling *thread* into the namespace behind fd."""
+        os.setns(fd, nstype)
+
+else:
+
+    def unshare(flags: int) -> None:
+        """unshare(2) via libc (Python < 3.12)."""
+        _check(_libc().unshare(ctypes.c_int(flags)))
+
+    def setns(fd: int, nstype: int = 0) -> None:
+        """setns(2) via libc (Python < 3.12)."""
+        _check(_libc().setns(ctypes.c_int(fd), ctypes.c_int(nstype)))
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
+          data: str | None = None) -> None:
+    """mount(2)."""
+    def enc(s: str | None) -> bytes | None:
+        return None if s is None else os.fsencode(s)
+
+    _check(_libc().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags),
+                         enc(data)))
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    """umount2(2)."""
+    _check(_libc().umount2(os.fsencode(target), ctypes.c_int(flags)))
+
+
+def sethostname(name: str) -> None:
+    """sethostname(2) in the caller's UTS namespace."""
+    raw = name.encode()
+    _check(_libc().sethostname(raw, ctypes.c_size_t(len(raw))))
+
+
+def prctl(option: int, arg2: int = 0) -> int:
+    """prctl(2) with one argument (PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, ...)."""
+    return _check(_libc().prctl(ctypes.c_int(option), ctypes.c_ulong(arg2),
+                                ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)))
+
+
+def set_child_subreaper(on: bool = True) -> None:
+    """prctl(PR_SET_CHILD_SUBREAPER): orphans below us are re-parented to us."""
+    prctl(consts.PR_SET_CHILD_SUBREAPER, int(on))
+
+
+def set_pdeathsig(sig: int) -> None:
+    """prctl(PR_SET_PDEATHSIG): get ``sig`` when the parent *thread* exits."""
+    prctl(consts.PR_SET_PDEATHSIG, sig)
+
+
+# nsfs ioctls (linux/nsfs.h). Each returns a new fd or a number; EPERM/ENOTTY/EINVAL
+# propagate as OSError for the caller to interpret.
+
+def ns_get_parent(fd: int) -> int:
+    """NS_GET_PARENT: an fd for the parent PID (or user) namespace of ``fd``'s."""
+    return fcntl.ioctl(fd, consts.NS_GET_PARENT)
+
+
+def ns_get_userns(fd: int) -> int:
+    """NS_GET_USERNS: an fd for the user namespace that owns ``fd``'s namespace."""
+    return fcntl.ioctl(fd, consts.NS_GET_USERNS)
+
+
+def ns_get_nstype(fd: int) -> int:
+    """NS_GET_NSTYPE: the CLONE_NEW* flag of ``fd``'s namespace."""
+    return fcntl.ioctl(fd, consts.NS_GET_NSTYPE)
+
+
+def ns_get_owner_uid(fd: int) -> int:
+    """NS_GET_OWNER_UID on a user-namespace fd: the owner's UID."""
+    buf = bytearray(4)
+    fcntl.ioctl(fd, consts.NS_GET_OWNER_UID, buf)
+    return int(struct.unpack("I", buf)[0])
+
+
+def ns_pid_from_pidns(nsfd: int, pid: int) -> int:
+    """NS_GET_PID_FROM_PIDNS (Linux 6.11): ``pid`` as ``nsfd``'s namespace sees it ->
+    the PID as the caller's namespace sees it. ESRCH when not visible."""
+    return fcntl.ioctl(nsfd, consts.NS_GET_PID_FROM_PIDNS, pid)
+
+
+def ns_pid_in_pidns(nsfd: int, pid: int) -> int:
+    """NS_GET_PID_IN_PIDNS (Linux 6.11): ``pid`` as the caller sees it -> the PID as
+    ``nsfd``'s namespace sees it. ESRCH when that namespace cannot see it."""
+    return fcntl.ioctl(nsfd, consts.NS_GET_PID_IN_PIDNS, pid)
+
+
+def ns_tgid_from_pidns(nsfd: int, pid: int) -> int:
+    """NS_GET_TGID_FROM_PIDNS: as :func:`ns_pid_from_pidns`, for thread-group IDs."""
+    return fcntl.ioctl(nsfd, consts.NS_GET_TGID_FROM_PIDNS, pid)
+
+
+def ns_tgid_in_pidns(nsfd: int, pid: int) -> int:
+    """NS_GET_TGID_IN_PIDNS: as :func:`ns_pid_in_pidns`, for thread-group IDs."""
+    return fcntl.ioctl(nsfd, consts.NS_GET_TGID_IN_PIDNS, pid)
+
+
+def pidfd_open(pid: int) -> int:
+    """pidfd_open(2) (Linux 5.3): a stable handle on a process."""
+    return os.pidfd_open(pid)
+
+
+def pidfd_send_signal(pidfd: int, sig: int) -> None:
+    """pidfd_send_signal(2) (Linux 5.1): signal without a PID-reuse race."""
+    import signal
+
+    signal.pidfd_send_signal(pidfd, sig)
+
+
+def pidfd_get_info(pidfd: int, mask: int = consts.PIDFD_INFO_PID) -> dict[str, int]:
+    """PIDFD_GET_INFO (Linux 6.13): pid/tgid/ppid (in the caller's namespace) and creds.
+
+    Raises OSError(ENOTTY/EINVAL) on older kernels.
+    """
+    buf = bytearray(consts.PIDFD_INFO_SIZE_VER0)
+    struct.pack_into("Q", buf, 0, mask)
+    fcntl.ioctl(pidfd, consts.PIDFD_GET_INFO, buf)
+    (got, cgid, pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid,
+     exit_code) = struct.unpack_from("QQ11Ii", buf)
+    return {"mask": got, "cgroupid": cgid, "pid": pid, "tgid": tgid, "ppid": ppid,
+            "ruid": ruid, "rgid": rgid, "euid": euid, "egid": egid, "exit_code": exit_code}
+
+
+def has_cap_sys_admin() -> bool:
+    """Whether the calling thread has CAP_SYS_ADMIN (bit 21 of CapEff) in its user ns."""
+    try:
+        with open("/proc/thread-self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"CapEff:"):
+                    return bool(int(line.split()[1], 16) >> 21 & 1)
+    except OSError:
+        pass
+    return os.geteuid() == 0
+
+
+def is_enosys(exc: OSError) -> bool:
+    """Whether ``exc`` means "this kernel does not have that call/ioctl"."""
+    return exc.errno in (errno.ENOSYS, errno.ENOTTY, errno.EOPNOTSUPP)

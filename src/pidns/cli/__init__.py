@@ -1,0 +1,1 @@
+"""The ``pidns`` command line: argparse, dispatch, one error handler, renderers."""
