@@ -1,0 +1,1 @@
+"""Operations: spawn/Sandbox, init, exec, containers, translate, discovery."""

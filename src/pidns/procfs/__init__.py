@@ -1,0 +1,1 @@
+"""The /proc model (frozen dataclasses), pure parsers, and a reader over a /proc root."""

@@ -1,0 +1,123 @@
+"""Shared fixtures: run the CLI for real, run it as an unprivileged user, clean up.
+
+Conventions for every test module:
+- ``pidns_cli(*args)`` runs ``python -m pidns ARGS`` as a real process (stdin closed).
+- ``rootless(*argv)`` runs ``python -m pidns ...`` (or any argv with ``PIDNS_PY``) as
+  uid/gid 65534 via setpriv, from a copy of the package that user can read.
+- Tests end only processes they started, by PID; ``reap_ns(ino)`` checks that no
+  process is left in a PID namespace.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import pidns
+
+PKG_DIR = Path(pidns.__file__).resolve().parent
+NOBODY = 65534
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def userns_allowed() -> bool:
+    try:
+        return int(Path("/proc/sys/user/max_user_namespaces").read_text()) > 0
+    except OSError:
+        return False
+
+
+CLI = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def pidns_cli() -> CLI:
+    def run(*args: str, timeout: float = 60, input: str | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pidns", *args], capture_output=True, text=True,
+            timeout=timeout, input=input, stdin=None if input is not None else subprocess.DEVNULL,
+            env=env,
+        )
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def nobody_pkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the installed package in a directory uid 65534 can read."""
+    if not is_root():
+        pytest.skip("rootless tests drop from root to uid 65534 with setpriv; not root here")
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    base = Path(tmp_path_factory.mktemp("nobody"))
+    os.chmod(base, 0o755)
+    shutil.copytree(PKG_DIR, base / "pidns", ignore=shutil.ignore_patterns("__pycache__"))
+    for p in [base, *base.rglob("*")]:
+        os.chmod(p, 0o755 if p.is_dir() or os.access(p, os.X_OK) else 0o644)
+    return base
+
+
+def _system_python() -> str:
+    # The pyenv interpreter lives under /root (mode 0700): uid 65534 cannot run it.
+    for cand in ("/usr/bin/python3", sys.executable):
+        if os.access(cand, os.X_OK):
+            return cand
+    return sys.executable
+
+
+@pytest.fixture
+def rootless(nobody_pkg: Path) -> CLI:
+    """Run ``python -m pidns ARGS`` as uid/gid 65534 (no capabilities)."""
+
+    def run(*args: str, timeout: float = 60, module: str = "pidns",
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONPATH": str(nobody_pkg),
+               "HOME": "/tmp", "LANG": "C.UTF-8", "XDG_RUNTIME_DIR": "/tmp"}
+        argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                "--inh-caps=-all", _system_python(), "-S", "-m", module, *args]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env,
+                              input=input, stdin=None if input is not None else subprocess.DEVNULL,
+                              cwd="/")
+
+    return run
+
+
+def procs_in_ns(ino: int) -> list[int]:
+    """Host PIDs whose PID namespace has inode ``ino`` (EACCES/ENOENT skipped)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{name}/ns/pid").st_ino == ino:
+                out.append(int(name))
+        except OSError:
+            continue
+    return out
+
+
+@pytest.fixture
+def reap_ns() -> Iterator[Callable[[int], None]]:
+    """``reap_ns(ino)`` registers a namespace; at teardown any survivor fails the test
+    (after being SIGKILLed by PID, so nothing leaks into later tests)."""
+    seen: list[int] = []
+    yield seen.append
+    leaked = {ino: procs_in_ns(ino) for ino in seen}
+    for pids in leaked.values():
+        for pid in pids:
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+    bad = {k: v for k, v in leaked.items() if v}
+    assert not bad, f"processes left in namespaces: {bad}"
