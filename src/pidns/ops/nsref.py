@@ -48,6 +48,7 @@ KNOWN_ENGINES: Final = ("podman", "docker", "runc", "k8s")
 NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 MIN_ID_PREFIX: Final = 4
 
+_ENGINE_WORD_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _PROC_NS_RE: Final = re.compile(r"/proc/(\d+)/ns/pid(?:_for_children)?")
 
 
@@ -466,10 +467,16 @@ def classify(ref: str) -> str:
         return "pid"
     if sep and head == "ns":
         return "ns"
-    if "/" in ref or ref in (".", ".."):
+    # A path: absolute, ./ or ../, or any "/" not preceded by an ENGINE: word
+    # (k8s:NAMESPACE/POD carries slashes; write ./k8s:x/y for such a relative path).
+    if ref.startswith(("/", "./", "../")) or ref in (".", ".."):
+        return "path"
+    if sep and _ENGINE_WORD_RE.fullmatch(head):
+        return "engine"
+    if "/" in ref:
         return "path"
     if sep:
-        return "engine"
+        return "invalid"
     if ref.isdigit():
         if int(ref) >= PROC_PID_INIT_INO:
             return "container-or-inode"
