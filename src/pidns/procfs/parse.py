@@ -34,17 +34,19 @@ def _nat(s: str) -> int:
     return int(s)
 
 
-def _status_field(text: str, key: str) -> str | None:
-    # Keys sit at the start of a line and end in ':'; "Name" is the first line.
-    if text.startswith(key + ":"):
-        start = len(key) + 1
-    else:
-        i = text.find("\n" + key + ":")
+def _field(b: bytes, key: bytes, pos: int) -> tuple[bytes | None, int]:
+    # ``key`` is b"\nName:"-style. The kernel prints the fields in a fixed order, so
+    # search on from the previous hit, and from the start only if that misses.
+    i = b.find(key, pos)
+    if i < 0:
+        i = b.find(key)
         if i < 0:
-            return None
-        start = i + len(key) + 2
-    end = text.find("\n", start)
-    return text[start:end if end >= 0 else len(text)].strip(" \t")
+            return None, pos
+    start = i + len(key)
+    end = b.find(b"\n", start)
+    if end < 0:
+        end = len(b)
+    return b[start:end].strip(b" \t"), end
 
 
 def parse_status(data: str | bytes) -> Status:
@@ -54,28 +56,27 @@ def parse_status(data: str | bytes) -> Status:
     ``(Pid,)`` and ``has_nspid`` is False. ``State`` keeps only its letter; ``Uid``
     keeps the real UID (first of four).
     """
-    text = _text(data)
+    b = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    b = b"\n" + b  # so that "Name", the first line, is found like the others
+    name, pos = _field(b, b"\nName:", 0)
+    state, pos = _field(b, b"\nState:", pos)
+    pid_s, pos = _field(b, b"\nPid:", pos)
+    ppid_s, pos = _field(b, b"\nPPid:", pos)
+    uid_s, pos = _field(b, b"\nUid:", pos)
+    nspid_s, pos = _field(b, b"\nNSpid:", pos)
+    if name is None or pid_s is None or ppid_s is None:
+        raise _garbled("PID/status", _text(data), "no Name/Pid/PPid line")
     try:
-        name = _status_field(text, "Name")
-        pid_s = _status_field(text, "Pid")
-        ppid_s = _status_field(text, "PPid")
-        if name is None or pid_s is None or ppid_s is None:
-            raise _garbled("PID/status", text, "no Name/Pid/PPid line")
-        pid = _nat(pid_s)
-        ppid = _nat(ppid_s)
-        state_s = _status_field(text, "State") or "?"
-        uid_s = _status_field(text, "Uid")
-        uid = _nat(uid_s.split()[0]) if uid_s else -1
-        nspid_s = _status_field(text, "NSpid")
-        if nspid_s is None:
-            nspid: tuple[int, ...] = (pid,)
-        else:
-            nspid = tuple(_nat(p) for p in nspid_s.split())
-            if not nspid or nspid[0] != pid:
-                raise _garbled("PID/status", text, "NSpid does not start with Pid")
+        pid = int(pid_s)
+        ppid = int(ppid_s)
+        uid = int(uid_s.split()[0]) if uid_s else -1
+        nspid = (pid,) if nspid_s is None else tuple(map(int, nspid_s.split()))
     except (ValueError, IndexError) as exc:
-        raise _garbled("PID/status", text, "bad number") from exc
-    return Status(pid=pid, ppid=ppid, name=name, state=state_s[:1] or "?", uid=uid,
+        raise _garbled("PID/status", _text(data), "bad number") from exc
+    if pid < 0 or ppid < 0 or not nspid or nspid[0] != pid or min(nspid) < 0:
+        raise _garbled("PID/status", _text(data), "bad Pid/PPid/NSpid")
+    return Status(pid=pid, ppid=ppid, name=name.decode("utf-8", "surrogateescape"),
+                  state=state[:1].decode("ascii", "replace") if state else "?", uid=uid,
                   nspid=nspid, has_nspid=nspid_s is not None)
 
 

@@ -185,106 +185,128 @@ class ProcFS:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             return None, None, None
-        parent = owner = None
-        owner_uid = None
         try:
-            try:
-                pfd = ksys.ns_get_parent(fd)
-                try:
-                    st = os.fstat(pfd)
-                    parent = NsId(st.st_dev, st.st_ino)
-                finally:
-                    os.close(pfd)
-            except OSError:
-                pass
-            try:
-                ufd = ksys.ns_get_userns(fd)
-                try:
-                    st = os.fstat(ufd)
-                    owner = NsId(st.st_dev, st.st_ino)
-                    owner_uid = ksys.ns_get_owner_uid(ufd)
-                finally:
-                    os.close(ufd)
-            except OSError:
-                pass
+            return _fd_relations(fd)
         finally:
             os.close(fd)
-        return parent, owner, owner_uid
 
     # -- the one scan -----------------------------------------------------------------
 
-    def snapshot(self, *, cmdline: bool = True, mounts: bool = True,
+    def nsfs_dev(self) -> int:
+        """st_dev of nsfs (one superblock for every namespace), 0 in fixture trees."""
+        if self._nsfs_dev is None:
+            try:
+                self._nsfs_dev = os.stat(f"{self.root}/self/ns/pid").st_dev
+            except OSError:
+                self._nsfs_dev = 0
+        return self._nsfs_dev
+
+    def snapshot(self, *, status: bool = True, cmdline: bool = True, mounts: bool = True,
                  fds: bool = False, relations: bool = True) -> Snapshot:
         """Scan /proc once: every process, every PID namespace, and what was missed.
 
-        ``cmdline``: also read each ``cmdline`` (ps, tree). ``mounts``: find PID
-        namespaces bind-mounted in our mount namespace (``mountinfo`` of ``self``).
-        ``fds``: also find namespaces held only by an open fd (reads every
-        ``/proc/PID/fd``: costly, off by default). ``relations``: parent/owner via the
-        nsfs ioctls, one open per namespace.
+        Per process this reads the ``ns/pid`` link text (``readlink`` is about half the
+        cost of ``stat`` on nsfs; the device is the same for every namespace), plus
+        ``status`` when ``status`` is true and ``cmdline`` when ``cmdline`` is true.
+
+        With ``status=False`` (``pidns ls``) only the namespaces are complete:
+        ``processes`` then holds one process per namespace, its leader (PID 1 or the
+        lowest PID), whose ``status`` is read to learn the level.
+
+        ``mounts``: find PID namespaces bind-mounted in our mount namespace
+        (``self/mountinfo``). ``fds``: also find namespaces held only by an open fd (reads
+        every ``/proc/PID/fd``: costly, off by default). ``relations``: parent, owner and
+        PID 1 via the nsfs ioctls, one open per namespace.
 
         Levels count from the namespace of this /proc (absolute on the host). Where the
-        ioctls fail (fixtures, old kernels) a namespace's parent is taken from its
-        processes' parents: the namespace of the nearest ancestor process one level up.
+        ioctls fail (fixtures, EPERM) a namespace's parent is taken from its processes'
+        parents: the namespace of the nearest ancestor process one level up.
         """
-        procs: list[Process] = []
         problems: list[Problem] = []
         gone = unseen = 0
         root = self.root
+        dev = self.nsfs_dev()
+        readlink = os.readlink
         read = self._read
         parse_status = parse.parse_status
         parse_cmdline = parse.parse_cmdline
-        stat = os.stat
-        ns_cache: dict[tuple[int, int], NsId] = {}
+        os_open, os_read, os_close = os.open, os.read, os.close
+        flags = os.O_RDONLY | os.O_CLOEXEC
+        ns_cache: dict[str, NsId] = {}
+        ns_of: dict[int, NsId | None] = {}
+        procs: list[Process] = []
         for pid in self.pids():
+            ns: NsId | None
             try:
-                st = parse_status(read(pid, "status"))
+                text = readlink(f"{root}/{pid}/ns/pid")
+                ns = ns_cache.get(text)
+                if ns is None:
+                    ns = ns_cache[text] = NsId(dev, parse.parse_ns_link(text)[1])
+            except OSError as exc:
+                err = _error(exc, "ns/pid", pid)
+                if isinstance(err, NoSuchProcess):
+                    gone += 1
+                    continue
+                ns = None
+                unseen += 1
+                problems.append(Problem(pid, "ns/pid", _kind(err), err.reason))
+            except ParseError as err:
+                ns = None
+                unseen += 1
+                problems.append(Problem(pid, "ns/pid", "garbled", err.reason))
+            if not status:
+                ns_of[pid] = ns
+                continue
+            try:
+                # Inlined open/read/close: this loop runs once per process (10k+).
+                try:
+                    fd = os_open(f"{root}/{pid}/status", flags)
+                    try:
+                        data = os_read(fd, _BUF)
+                    finally:
+                        os_close(fd)
+                except OSError as exc:
+                    raise _error(exc, "status", pid) from exc
+                if len(data) == _BUF or not data:
+                    data = read(pid, "status")
+                st = parse_status(data)
+                args = None
+                if cmdline:
+                    try:
+                        fd = os_open(f"{root}/{pid}/cmdline", flags)
+                        try:
+                            data = os_read(fd, _BUF)
+                        finally:
+                            os_close(fd)
+                    except OSError as exc:
+                        raise _error(exc, "cmdline", pid) from exc
+                    if len(data) == _BUF:
+                        data = read(pid, "cmdline")
+                    args = parse_cmdline(data)
             except PidnsError as exc:
                 kind = _kind(exc)
                 if kind == "gone":
                     gone += 1
-                problems.append(Problem(pid, "status", kind, exc.reason))
-                continue
-            ns: NsId | None
-            try:
-                s = stat(f"{root}/{pid}/ns/pid")
-                key = (s.st_dev, s.st_ino)
-                ns = ns_cache.get(key)
-                if ns is None:
-                    ns = ns_cache[key] = NsId(s.st_dev, s.st_ino)
-            except OSError:
-                try:
-                    ns = self.ns_id(pid)
-                except PidnsError as exc:
-                    kind = _kind(exc)
-                    if kind == "gone":
-                        gone += 1
-                        problems.append(Problem(pid, "ns/pid", "gone", exc.reason))
-                        continue
-                    ns = None
+                    if ns is None:
+                        unseen -= 1
+                        problems.pop()
+                    continue
+                if ns is not None:
                     unseen += 1
-                    problems.append(Problem(pid, "ns/pid", kind, exc.reason))
-            args: tuple[str, ...] | None = None
-            if cmdline:
-                try:
-                    args = parse_cmdline(read(pid, "cmdline"))
-                except PidnsError as exc:
-                    kind = _kind(exc)
-                    if kind == "gone":
-                        gone += 1
-                        problems.append(Problem(pid, "cmdline", "gone", exc.reason))
-                        continue
-                    problems.append(Problem(pid, "cmdline", kind, exc.reason))
-            procs.append(Process(pid=st.pid, ppid=st.ppid, name=st.name, state=st.state,
+                problems.append(Problem(pid, "status/cmdline", kind, exc.reason))
+                continue
+            ns_of[pid] = ns
+            procs.append(Process(pid=pid, ppid=st.ppid, name=st.name, state=st.state,
                                  uid=st.uid, nspid=st.nspid, pidns=ns, cmdline=args))
 
+        namespaces = (self._namespaces(procs, ns_of, relations) if status
+                      else self._namespaces_light(ns_of, procs, problems, relations))
         by_pid = {p.pid: p for p in procs}
         self_ns: NsId | None
         try:
             self_ns = self.ns_id("self")
         except PidnsError:
             self_ns = None
-        namespaces = self._namespaces(procs, by_pid, relations)
         known = {n.id for n in namespaces}
         extra: dict[NsId, tuple[str, list[str]]] = {}
         if mounts:
@@ -294,56 +316,129 @@ class ProcFS:
                         extra[nsid] = ("bind-mount", points)
             except PidnsError as exc:
                 if not isinstance(exc, NoSuchProcess):  # fixture trees have no "self"
-                    problems.append(Problem(None, "self/mountinfo", _kind(exc),
-                                            exc.reason))
+                    problems.append(Problem(None, "self/mountinfo", _kind(exc), exc.reason))
         if fds:
-            for p in procs:
-                try:
-                    links = self.read_fd_links(p.pid)
-                except PidnsError as exc:
-                    if not isinstance(exc, NoSuchProcess):
-                        problems.append(Problem(p.pid, "fd", _kind(exc),
-                                                exc.reason))
-                    continue
-                for fd, text in links.items():
-                    if not text.startswith("pid:["):
-                        continue
-                    try:
-                        s = stat(f"{root}/{p.pid}/fd/{fd}")
-                    except OSError:
-                        continue
-                    nsid = NsId(s.st_dev, s.st_ino)
-                    if nsid not in known:
-                        kept = extra.setdefault(nsid, ("fd", []))
-                        kept[1].append(f"{p.pid}/fd/{fd}")
+            self._scan_fds(list(ns_of), known, extra, problems)
         if extra:
             namespaces += self._kept_alive(extra, namespaces, relations)
         return Snapshot(processes=tuple(procs), namespaces=tuple(namespaces),
                         problems=tuple(problems), gone=gone, unseen=unseen, root=root,
                         self_ns=self_ns, by_pid=by_pid)
 
-    def _namespaces(self, procs: list[Process], by_pid: dict[int, Process],
+    def _scan_fds(self, pids: list[int], known: set[NsId],
+                  extra: dict[NsId, tuple[str, list[str]]], problems: list[Problem]) -> None:
+        dev = self.nsfs_dev()
+        for pid in pids:
+            try:
+                links = self.read_fd_links(pid)
+            except PidnsError as exc:
+                if not isinstance(exc, NoSuchProcess):
+                    problems.append(Problem(pid, "fd", _kind(exc), exc.reason))
+                continue
+            for fd, text in links.items():
+                if not text.startswith("pid:["):
+                    continue
+                try:
+                    nsid = NsId(dev, parse.parse_ns_link(text)[1])
+                except ParseError:
+                    continue
+                if nsid not in known:
+                    extra.setdefault(nsid, ("fd", []))[1].append(f"{pid}/fd/{fd}")
+
+    def _ns_open(self, pids: list[int]) -> int | None:
+        for pid in pids[:8]:
+            try:
+                return os.open(f"{self.root}/{pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+        return None
+
+    def _relations_of(self, pids: list[int], relations: bool,
+                      want_init: bool) -> tuple[NsId | None, NsId | None, int | None, int | None]:
+        """(parent, owner, owner_uid, init pid per NS_GET_PID_FROM_PIDNS) for a namespace."""
+        if not relations:
+            return None, None, None, None
+        fd = self._ns_open(pids)
+        if fd is None:
+            return None, None, None, None
+        try:
+            parent, owner, owner_uid = _fd_relations(fd)
+            init = None
+            if want_init and self.root == "/proc":
+                # Linux 6.11: PID 1 of that namespace, as the caller sees it. Only
+                # meaningful when /proc is the caller's own (the root checked above);
+                # the caller still checks the answer against the process's NSpid.
+                try:
+                    init = ksys.ns_pid_from_pidns(fd, 1)
+                except OSError:
+                    init = None
+            return parent, owner, owner_uid, init
+        finally:
+            os.close(fd)
+
+    def _namespaces(self, procs: list[Process], ns_of: dict[int, NsId | None],
                     relations: bool) -> list[PidNamespace]:
         members: dict[NsId, list[Process]] = {}
         for p in procs:
             if p.pidns is not None:
                 members.setdefault(p.pidns, []).append(p)
-        level_of = {ns: min(len(p.nspid) for p in ps) - 1 for ns, ps in members.items()}
+        by_pid = {p.pid: p for p in procs}
         out = []
         for ns, ps in members.items():
+            level = min(len(p.nspid) for p in ps) - 1
             init = next((p.pid for p in ps if p.nspid[-1] == 1), None)
-            parent = owner = None
-            owner_uid = None
-            if relations:
-                rep = init if init is not None else ps[0].pid
-                parent, owner, owner_uid = self.ns_relations(f"{self.root}/{rep}/ns/pid")
-            if parent is None and level_of[ns] > 0:
-                parent = _parent_from_tree(ps, by_pid, level_of[ns])
+            pids = [p.pid for p in ps]
+            rep = [init, *pids] if init is not None else pids
+            parent, owner, owner_uid, _ = self._relations_of(rep, relations, False)
+            if parent is None and level > 0:
+                parent = _parent_from_tree(ps, by_pid, ns_of, level)
             out.append(PidNamespace(
-                id=ns, level=level_of[ns], parent=parent, owner=owner, owner_uid=owner_uid,
-                pids=tuple(p.pid for p in ps), init_pid=init, kept_alive_by="process",
+                id=ns, level=level, parent=parent, owner=owner, owner_uid=owner_uid,
+                pids=tuple(pids), init_pid=init, kept_alive_by="process",
             ))
-        out.sort(key=lambda n: (n.level if n.level is not None else 99, n.id.ino))
+        out.sort(key=_ns_order)
+        return out
+
+    def _namespaces_light(self, ns_of: dict[int, NsId | None], leaders: list[Process],
+                          problems: list[Problem], relations: bool) -> list[PidNamespace]:
+        # status=False: one status read per namespace (its leader) instead of per process.
+        members: dict[NsId, list[int]] = {}
+        for pid, ns in ns_of.items():
+            if ns is not None:
+                members.setdefault(ns, []).append(pid)
+        found: list[tuple[NsId, list[int], Process | None, tuple[NsId | None, NsId | None,
+                                                                 int | None]]] = []
+        for ns, pids in members.items():
+            parent, owner, owner_uid, init = self._relations_of(pids, relations, True)
+            candidates = ([init] if init is not None and ns_of.get(init) == ns else [])
+            candidates += pids[:4]
+            lead: Process | None = None
+            for pid in candidates:
+                try:
+                    st = self.read_status(pid)
+                except PidnsError as exc:
+                    if not isinstance(exc, NoSuchProcess):
+                        problems.append(Problem(pid, "status", _kind(exc), exc.reason))
+                    continue
+                lead = Process(pid=pid, ppid=st.ppid, name=st.name, state=st.state,
+                               uid=st.uid, nspid=st.nspid, pidns=ns)
+                break
+            if lead is not None:
+                leaders.append(lead)
+            found.append((ns, pids, lead, (parent, owner, owner_uid)))
+        by_pid = {p.pid: p for p in leaders}
+        out = []
+        for ns, pids, lead, (parent, owner, owner_uid) in found:
+            level = None if lead is None else len(lead.nspid) - 1
+            if parent is None and lead is not None and level:
+                parent = _parent_from_tree([lead], by_pid, ns_of, level)
+            out.append(PidNamespace(
+                id=ns, level=level, parent=parent, owner=owner, owner_uid=owner_uid,
+                pids=tuple(pids),
+                init_pid=lead.pid if lead is not None and lead.nspid[-1] == 1 else None,
+                kept_alive_by="process",
+            ))
+        out.sort(key=_ns_order)
         return out
 
     def _kept_alive(self, extra: dict[NsId, tuple[str, list[str]]],
@@ -366,18 +461,53 @@ class ProcFS:
         return out
 
 
+def _ns_order(n: PidNamespace) -> tuple[int, int]:
+    return (n.level if n.level is not None else 99, n.id.ino)
+
+
+def _fd_relations(fd: int) -> tuple[NsId | None, NsId | None, int | None]:
+    parent = owner = None
+    owner_uid = None
+    try:
+        pfd = ksys.ns_get_parent(fd)
+        try:
+            st = os.fstat(pfd)
+            parent = NsId(st.st_dev, st.st_ino)
+        finally:
+            os.close(pfd)
+    except OSError:
+        pass  # EPERM: the parent is outside our view (or fd is the initial namespace)
+    try:
+        ufd = ksys.ns_get_userns(fd)
+        try:
+            st = os.fstat(ufd)
+            owner = NsId(st.st_dev, st.st_ino)
+            owner_uid = ksys.ns_get_owner_uid(ufd)
+        finally:
+            os.close(ufd)
+    except OSError:
+        pass
+    return parent, owner, owner_uid
+
+
 def _parent_from_tree(members: list[Process], by_pid: dict[int, Process],
-                      level: int) -> NsId | None:
+                      ns_of: dict[int, NsId | None], level: int) -> NsId | None:
     # Without NS_GET_PARENT: a member's parent process one level up (an init's launcher)
-    # lives in the parent namespace. Good for fixtures and pre-4.9 kernels; not proof.
+    # lives in the parent namespace. Good for fixtures; an inference, not proof.
     for p in members:
-        seen = 0
         q = by_pid.get(p.ppid)
-        while q is not None and seen < 64:
+        if q is None:
+            up = ns_of.get(p.ppid)
+            if up is not None and up != p.pidns and p.nspid[-1] == 1:
+                return up  # status=False: the launcher was not read; an init's parent
+            continue
+        for _ in range(64):
             if len(q.nspid) - 1 == level - 1 and q.pidns is not None:
                 return q.pidns
-            q = by_pid.get(q.ppid)
-            seen += 1
+            nq = by_pid.get(q.ppid)
+            if nq is None:
+                break
+            q = nq
     return None
 
 
