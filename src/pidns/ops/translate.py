@@ -144,6 +144,8 @@ def _dst_error(pid: int, hp: int, s: NsRef, d: NsRef, exc: OSError | None) -> Pi
     anc_p = _ns_of_pid(hp)
     if anc_p is None:
         if not os.path.exists(f"/proc/{hp}"):
+            if s.is_caller():
+                return _src_error(pid, s, exc)
             return NotFound(action, f"no process {hp} in the caller's namespace", pid=pid,
                             errnum=n, hint="list processes with `pidns ps`")
         return NotFound(action, f"{who} is not visible: /proc/{hp}/ns/pid cannot be read",
