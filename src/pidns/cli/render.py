@@ -58,7 +58,13 @@ def cell(v: Value) -> str:
         return ""
     if isinstance(v, list):
         return ",".join(str(x) for x in v)
-    return str(v)
+    s = str(v)
+    return s if s.isprintable() else printable(s)
+
+
+def printable(s: str) -> str:
+    """Control characters (a newline in a command line) shown as ``?``, as ps does."""
+    return "".join(c if c.isprintable() else "?" for c in s)
 
 
 def _raw_escape(s: str) -> str:
