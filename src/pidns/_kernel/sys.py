@@ -10,6 +10,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import socket
 import struct
 import sys
 from functools import cache
@@ -175,3 +176,41 @@ def has_cap_sys_admin() -> bool:
 def is_enosys(exc: OSError) -> bool:
     """Whether ``exc`` means "this kernel does not have that call/ioctl"."""
     return exc.errno in (errno.ENOSYS, errno.ENOTTY, errno.EOPNOTSUPP)
+
+
+# --- unix-socket credentials (socket(7), unix(7)); appended for ops.peer ----------------
+# struct ucred { pid_t pid; uid_t uid; gid_t gid; }: the kernel fills pid in the view of
+# the PID namespace of the process *reading* it (0 when that namespace cannot see it).
+
+_UCRED = struct.Struct("iII")
+
+
+def peercred(sock: socket.socket) -> tuple[int, int, int]:
+    """SO_PEERCRED: (pid, uid, gid) of the peer as of connect()/socketpair()."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, consts.SO_PEERCRED, _UCRED.size)
+    pid, uid, gid = _UCRED.unpack(raw)
+    return int(pid), int(uid), int(gid)
+
+
+def peer_pidfd(sock: socket.socket) -> int:
+    """SO_PEERPIDFD (Linux 6.5): a pidfd for the peer. ENOPROTOOPT on older kernels."""
+    return int(sock.getsockopt(socket.SOL_SOCKET, consts.SO_PEERPIDFD))
+
+
+def set_passcred(sock: socket.socket, on: bool = True) -> None:
+    """SO_PASSCRED: receive SCM_CREDENTIALS with every message."""
+    sock.setsockopt(socket.SOL_SOCKET, consts.SO_PASSCRED, int(on))
+
+
+def pack_ucred(pid: int, uid: int, gid: int) -> bytes:
+    """The payload of an SCM_CREDENTIALS control message."""
+    return _UCRED.pack(pid, uid, gid)
+
+
+def unpack_ucred(data: bytes) -> tuple[int, int, int]:
+    """(pid, uid, gid) from an SCM_CREDENTIALS control message."""
+    pid, uid, gid = _UCRED.unpack_from(data)
+    return int(pid), int(uid), int(gid)
+
+
+UCRED_SIZE = _UCRED.size
