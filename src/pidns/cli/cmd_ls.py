@@ -67,14 +67,15 @@ def items(fs: ProcFS, snap: Snapshot, nss: list[PidNamespace], want: set[str]) -
 
 def warn_unseen(env: Env, snap: Snapshot, what: str) -> None:
     """Say on stderr what could not be seen (permissions) and what that hides."""
-    denied = [p for p in snap.problems if p.kind == "denied"]
-    if not denied:
+    unseen = [p for p in snap.problems if p.kind != "gone"]
+    if not unseen:
         return
-    pids = sorted({p.pid for p in denied if p.pid is not None})
+    pids = sorted({p.pid for p in unseen if p.pid is not None})
+    why = "permission denied" if all(p.kind == "denied" for p in unseen) else "unreadable"
     shown = ", ".join(map(str, pids[:8])) + (", ..." if len(pids) > 8 else "")
     env.err.write(
         f"pidns: cannot see the PID namespace of {len(pids)} process"
-        f"{'es' if len(pids) != 1 else ''} (pid {shown}): permission denied; {what}; "
+        f"{'es' if len(pids) != 1 else ''} (pid {shown}): {why}; {what}; "
         "hint: run as root to see everything\n")
 
 

@@ -385,7 +385,8 @@ class ProcFS:
         by_pid = {p.pid: p for p in procs}
         out = []
         for ns, ps in members.items():
-            level = min(len(p.nspid) for p in ps) - 1
+            # max: a status without NSpid (pre-4.1 kernel) shows a chain of one.
+            level = max(len(p.nspid) for p in ps) - 1
             init = next((p.pid for p in ps if p.nspid[-1] == 1), None)
             pids = [p.pid for p in ps]
             rep = [init, *pids] if init is not None else pids

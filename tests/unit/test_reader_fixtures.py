@@ -1,0 +1,104 @@
+"""ProcFS over a captured fixture tree (scripts/capture_proc.py --scenario)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pidns.errors import NoSuchProcess, ParseError
+from pidns.procfs.model import PROC_PID_INIT_INO, NsId
+from pidns.procfs.reader import ProcFS
+
+FIX = Path(__file__).resolve().parent.parent / "fixtures" / "proc" / "basic"
+
+
+@pytest.fixture
+def fs() -> ProcFS:
+    return ProcFS(str(FIX))
+
+
+def _by_comm(fs: ProcFS, comm: str) -> list[int]:
+    out = []
+    for pid in fs.pids():
+        try:
+            if fs.read_status(pid).name == comm:
+                out.append(pid)
+        except NoSuchProcess:
+            continue
+    return out
+
+
+def test_pids_lists_every_directory(fs: ProcFS) -> None:
+    assert fs.pids() == sorted(int(p.name) for p in FIX.iterdir() if p.name.isdigit())
+
+
+def test_stable_interface(fs: ProcFS) -> None:
+    st = fs.read_status(2)
+    assert (st.pid, st.ppid, st.name, st.nspid, st.uid) == (2, 0, "kthreadd", (2,), 0)
+    assert fs.ns_id(2, "pid") == NsId(0, PROC_PID_INIT_INO)  # dev 0: fixture link text
+
+
+def test_vanished_process(fs: ProcFS) -> None:
+    for read in (fs.read_status, fs.read_stat, fs.read_cmdline, fs.ns_id):
+        with pytest.raises(NoSuchProcess) as err:
+            read(99902)  # type: ignore[operator]
+        assert err.value.pid == 99902
+
+
+def test_unreadable_ns_link(fs: ProcFS) -> None:
+    with pytest.raises(ParseError):
+        fs.ns_id(1)
+
+
+def test_snapshot_counts_instead_of_dropping(fs: ProcFS) -> None:
+    snap = fs.snapshot()
+    pids = {p.pid for p in snap.processes}
+    assert 99902 not in pids and snap.gone == 1
+    assert 1 in pids and snap.unseen == 1
+    assert snap.by_pid[1].pidns is None
+    assert [p.pid for p in snap.problems if p.kind != "gone"] == [1]
+
+
+def test_kernel_thread_and_zombie(fs: ProcFS) -> None:
+    snap = fs.snapshot()
+    k = snap.by_pid[2]
+    assert k.cmdline == () and k.command == "[kthreadd]"
+    zombies = [p for p in snap.processes if p.state == "Z"]
+    assert len(zombies) == 1
+    assert zombies[0].cmdline == ()
+    assert zombies[0].pidns == NsId(0, PROC_PID_INIT_INO)
+
+
+def test_odd_comm_survives(fs: ProcFS) -> None:
+    (pid,) = _by_comm(fs, "a) (b")
+    assert fs.read_stat(pid).comm == "a) (b"
+
+
+def test_no_nspid_line(fs: ProcFS) -> None:
+    st = fs.read_status(99901)
+    assert st.nspid == (99901,) and not st.has_nspid
+
+
+def test_namespaces_from_fixture(fs: ProcFS) -> None:
+    snap = fs.snapshot()
+    assert len(snap.namespaces) == 2
+    host, inner = snap.namespaces
+    assert host.id.ino == PROC_PID_INIT_INO and host.level == 0 and host.parent is None
+    assert inner.level == 1
+    # No ioctls on a fixture: the parent comes from the init's launcher.
+    assert inner.parent == host.id
+    assert inner.init_pid is not None
+    assert snap.by_pid[inner.init_pid].nspid[-1] == 1
+    launcher = snap.by_pid[snap.by_pid[inner.init_pid].ppid]
+    assert launcher.pidns == host.id
+    # NPROCS is consistent with the processes' own links.
+    for n in snap.namespaces:
+        assert set(n.pids) == {p.pid for p in snap.processes if p.pidns == n.id}
+
+
+def test_light_snapshot_agrees(fs: ProcFS) -> None:
+    full = {(n.id, n.level, n.parent, n.init_pid, n.pids) for n in fs.snapshot().namespaces}
+    light = {(n.id, n.level, n.parent, n.init_pid, n.pids)
+             for n in fs.snapshot(status=False, cmdline=False).namespaces}
+    assert full == light
