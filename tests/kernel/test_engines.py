@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from pidns.errors import NotFound
-from pidns.ops import engines, nsref
+from pidns.ops import engines, nsref, template
 
 pytestmark = pytest.mark.kernel
 
@@ -193,12 +193,13 @@ def test_container_name_for_podman(podman_ctr: Podman) -> None:
 
 
 def test_inspect_template_through_the_api(podman_ctr: Podman) -> None:
-    template = pytest.importorskip("pidns.ops.template", reason="template.py not written yet")
     c = engines.resolve_foreign(f"podman:{podman_ctr.name}")
     want = sh(*PODMAN, "inspect", "--format", "{{.State.Pid}}", podman_ctr.name).stdout
     assert template.render("{{.State.Pid}}", c.inspect()) == want.strip()
-    want_cmd = sh(*PODMAN, "inspect", "--format", "{{.Config.Cmd}}", podman_ctr.name).stdout
-    assert template.render("{{.Config.Cmd}}", c.inspect()) == want_cmd.strip()
+    for fmt in ("{{.Config.Cmd}}", "{{.Name}}", "{{.Id}}", "{{.State.Status}}",
+                "{{.State.Running}}", "{{json .Config.Cmd}}", "pid={{ .State.Pid }}"):
+        want = sh(*PODMAN, "inspect", "--format", fmt, podman_ctr.name).stdout
+        assert template.render(fmt, c.inspect()) == want.rstrip("\n"), fmt
 
 
 def test_podman_unknown_name_says_what_was_tried(pidns_env: dict[str, str],
