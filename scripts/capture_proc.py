@@ -35,7 +35,7 @@ def capture(dest: str, pid: int, name: str | None = None) -> None:
             with open(f"/proc/{pid}/{f}", "rb") as src:
                 data = src.read()
         except OSError as exc:
-            print(f"skip {pid}/{f}: {exc.strerror}", file=sys.stderr)
+            sys.stderr.write(f"skip {pid}/{f}: {exc.strerror}\n")
             continue
         with open(os.path.join(out, f), "wb") as dst:
             dst.write(data)
@@ -44,7 +44,7 @@ def capture(dest: str, pid: int, name: str | None = None) -> None:
     except PermissionError:
         link = "EACCES"  # recorded as unparsable link text: the reader counts it unseen
     except OSError as exc:
-        print(f"skip {pid}/ns/pid: {exc.strerror}", file=sys.stderr)
+        sys.stderr.write(f"skip {pid}/ns/pid: {exc.strerror}\n")
         return
     target = os.path.join(out, "ns", "pid")
     if os.path.lexists(target):
@@ -69,6 +69,11 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[-1].split()[0]
+
+
 def scenario(dest: str) -> None:
     tmp = tempfile.mkdtemp(prefix="capture-")
     started: list[subprocess.Popen[bytes]] = []
@@ -86,7 +91,7 @@ def scenario(dest: str) -> None:
         odd_p, zparent, launcher = started
         _wait_for(lambda: _children(zparent.pid) and _children(launcher.pid))
         zombie = _children(zparent.pid)[0]
-        _wait_for(lambda: open(f"/proc/{zombie}/stat").read().split(")")[-1].split()[0] == "Z")
+        _wait_for(lambda: _state(zombie) == "Z")
         ns_init = _children(launcher.pid)[0]
         inner.append(ns_init)
         time.sleep(0.2)  # let exec settle so comm/cmdline are final
@@ -128,7 +133,7 @@ def main(argv: list[str]) -> int:
         scenario(argv[1])
         return 0
     if len(argv) < 2:
-        print(__doc__, file=sys.stderr)
+        sys.stderr.write(__doc__ or "")
         return 2
     for pid in argv[1:]:
         capture(argv[0], int(pid))

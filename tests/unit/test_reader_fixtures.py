@@ -54,8 +54,10 @@ def test_unreadable_ns_link(fs: ProcFS) -> None:
 def test_snapshot_counts_instead_of_dropping(fs: ProcFS) -> None:
     snap = fs.snapshot()
     pids = {p.pid for p in snap.processes}
-    assert 99902 not in pids and snap.gone == 1
-    assert 1 in pids and snap.unseen == 1
+    assert 99902 not in pids
+    assert snap.gone == 1
+    assert 1 in pids
+    assert snap.unseen == 1
     assert snap.by_pid[1].pidns is None
     assert [p.pid for p in snap.problems if p.kind != "gone"] == [1]
 
@@ -63,7 +65,8 @@ def test_snapshot_counts_instead_of_dropping(fs: ProcFS) -> None:
 def test_kernel_thread_and_zombie(fs: ProcFS) -> None:
     snap = fs.snapshot()
     k = snap.by_pid[2]
-    assert k.cmdline == () and k.command == "[kthreadd]"
+    assert k.cmdline == ()
+    assert k.command == "[kthreadd]"
     zombies = [p for p in snap.processes if p.state == "Z"]
     assert len(zombies) == 1
     assert zombies[0].cmdline == ()
@@ -77,14 +80,17 @@ def test_odd_comm_survives(fs: ProcFS) -> None:
 
 def test_no_nspid_line(fs: ProcFS) -> None:
     st = fs.read_status(99901)
-    assert st.nspid == (99901,) and not st.has_nspid
+    assert st.nspid == (99901,)
+    assert not st.has_nspid
 
 
 def test_namespaces_from_fixture(fs: ProcFS) -> None:
     snap = fs.snapshot()
     assert len(snap.namespaces) == 2
     host, inner = snap.namespaces
-    assert host.id.ino == PROC_PID_INIT_INO and host.level == 0 and host.parent is None
+    assert host.id.ino == PROC_PID_INIT_INO
+    assert host.level == 0
+    assert host.parent is None
     assert inner.level == 1
     # No ioctls on a fixture: the parent comes from the init's launcher.
     assert inner.parent == host.id

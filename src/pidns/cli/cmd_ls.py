@@ -42,7 +42,8 @@ def items(fs: ProcFS, snap: Snapshot, nss: list[PidNamespace], want: set[str]) -
     from pidns.errors import PidnsError
     from pidns.ops import see
 
-    cont = see.Containers(snap, see.default_container_of()) if "container" in want else None
+    hook = see.default_container_of() if fs.root == "/proc" else None  # fixtures: no engines
+    cont = see.Containers(snap, hook) if "container" in want else None
     out = []
     for n in nss:
         lead = snap.process(n.leader_pid) if n.leader_pid is not None else None

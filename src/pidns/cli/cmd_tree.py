@@ -80,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
     fs = ProcFS(args.proc)
     snap = fs.snapshot()
     roots = see.build_tree(snap, _tops(args.target, fs, snap))
-    conts = see.Containers(snap, see.default_container_of())
+    conts = see.Containers(snap, see.default_container_of() if fs.root == "/proc" else None)
     if args.json:
         level = {n.id: n.level for n in snap.namespaces}
 

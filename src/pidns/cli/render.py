@@ -58,12 +58,13 @@ def cell(v: Value) -> str:
         return ""
     if isinstance(v, list):
         return ",".join(str(x) for x in v)
-    s = str(v)
-    return s if s.isprintable() else printable(s)
+    return str(v)
 
 
 def printable(s: str) -> str:
     """Control characters (a newline in a command line) shown as ``?``, as ps does."""
+    if s.isprintable():
+        return s
     return "".join(c if c.isprintable() else "?" for c in s)
 
 
@@ -80,7 +81,8 @@ def table(rows: Sequence[dict[str, Value]], cols: Sequence[Column[T]], env: Env,
     """Rows as an aligned table (or ``--raw``); ``prefixes`` are tree drawings put in
     front of the first column (``ls -T``)."""
     keys = [c.name.lower() for c in cols]
-    body = [[cell(r[k]) for k in keys] for r in rows]
+    esc = _raw_escape if raw else printable
+    body = [[esc(cell(r[k])) for k in keys] for r in rows]
     if prefixes is not None:
         for line, pre in zip(body, prefixes, strict=True):
             if line:
@@ -88,7 +90,7 @@ def table(rows: Sequence[dict[str, Value]], cols: Sequence[Column[T]], env: Env,
     heads = [c.name for c in cols]
     if raw:
         lines = [] if noheadings else [" ".join(heads)]
-        lines += [" ".join(_raw_escape(v) for v in line) for line in body]
+        lines += [" ".join(line) for line in body]
         return "\n".join(lines) + ("\n" if lines else "")
     widths = [len(h) for h in heads] if not noheadings else [0] * len(heads)
     for line in body:
