@@ -214,3 +214,39 @@ def unpack_ucred(data: bytes) -> tuple[int, int, int]:
 
 
 UCRED_SIZE = _UCRED.size
+
+
+# --- clone3(2) with set_tid (Linux 5.5); appended for `pidns doctor` ---------------------
+# libc has no clone3 wrapper. Its number, 435, is the same on every architecture: it was
+# added (Linux 5.3) after the syscall tables were unified for new calls. The C extension
+# (_native.clone3_set_tid) is preferred where it is built; the ctypes path is the same
+# call. Either way the child _exit(0)s at once: this only creates a process with chosen
+# PIDs, and the caller must reap it. Call it only from a single-threaded (forked) process.
+
+SYS_CLONE3 = 435
+# struct clone_args up to set_tid_size (CLONE_ARGS_SIZE_VER1), all u64:
+# flags pidfd child_tid parent_tid exit_signal stack stack_size tls set_tid set_tid_size
+_CLONE_ARGS_VER1 = struct.Struct("10Q")
+
+
+def clone3_set_tid(flags: int, set_tid: list[int]) -> int:
+    """clone3 whose child gets the PIDs ``set_tid`` (innermost namespace first) and exits
+    at once; returns the child's PID. OSError: ENOSYS (< 5.3), E2BIG/EINVAL (no set_tid,
+    < 5.5), EEXIST (PID taken), EPERM (needs CAP_SYS_ADMIN/CAP_CHECKPOINT_RESTORE)."""
+    try:
+        from pidns._kernel import _native  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        pass
+    else:
+        return int(_native.clone3_set_tid(flags, list(set_tid)))
+    import signal
+
+    tids = (ctypes.c_int * max(1, len(set_tid)))(*set_tid)
+    args = ctypes.create_string_buffer(_CLONE_ARGS_VER1.pack(
+        flags, 0, 0, 0, int(signal.SIGCHLD), 0, 0, 0, ctypes.addressof(tids), len(set_tid)))
+    syscall = _libc().syscall
+    syscall.restype = ctypes.c_long
+    pid = int(syscall(ctypes.c_long(SYS_CLONE3), args, ctypes.c_size_t(_CLONE_ARGS_VER1.size)))
+    if pid == 0:
+        os._exit(0)
+    return _check(pid)
