@@ -35,7 +35,6 @@ PIDs).
 from __future__ import annotations
 
 import errno
-import http.client
 import json
 import os
 import shlex
@@ -253,22 +252,26 @@ def docker_socket() -> str:
     return DOCKER_SOCK
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    """HTTP/1.1 over an AF_UNIX stream socket (the docker engine API)."""
+def _unix_connection(path: str, timeout: float = CLI_TIMEOUT) -> Any:
+    """An ``http.client.HTTPConnection`` over an AF_UNIX stream socket (the engine API).
 
-    def __init__(self, path: str, timeout: float = CLI_TIMEOUT) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
+    http.client is imported here, not at module level: it costs more to import than
+    the rest of this module, and only ``docker:`` needs it.
+    """
+    import http.client
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+    class UnixHTTPConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(path)
+            except OSError:
+                sock.close()
+                raise
+            self.sock = sock
+
+    return UnixHTTPConnection("localhost", timeout=timeout)
 
 
 def docker_get(path: str, *, action: str, sock: str | None = None) -> tuple[int, Any]:
@@ -278,8 +281,10 @@ def docker_get(path: str, *, action: str, sock: str | None = None) -> tuple[int,
         NotFound: no socket (docker not installed or not running).
         PermissionDenied-like PidnsError: the socket refuses us.
     """
+    import http.client
+
     where = sock or docker_socket()
-    conn = _UnixHTTPConnection(where)
+    conn = _unix_connection(where)
     try:
         conn.request("GET", path, headers={"Accept": "application/json"})
         resp = conn.getresponse()
