@@ -167,11 +167,13 @@ def main() -> int:
             res = run_farm(exe, k, m, args.rounds)
             med = {name: statistics.median(v) for name, v in res.items()}
             rows.append((k, m, med, res))
-    print("| farm processes | namespaces | processes in /proc | ioctl µs/call | ioctl+resolve µs/call | fallback µs/call "
-          "| full /proc scan µs | scan / ioctl | fallback / ioctl |")
+    print("| farm processes | namespaces | processes in /proc | ioctl µs/call "
+          "| ioctl+resolve µs/call | fallback µs/call | full /proc scan µs "
+          "| scan / ioctl | fallback / ioctl |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for k, m, med, _ in rows:
-        print(f"| {k * m:,} | {k} | {med['visible']:,.0f} | {med['ioctl']:.2f} | {med['ioctl+resolve']:.1f} "
+        print(f"| {k * m:,} | {k} | {med['visible']:,.0f} | {med['ioctl']:.2f} "
+              f"| {med['ioctl+resolve']:.1f} "
               f"| {med['fallback']:,.0f} | {med['scan']:,.0f} "
               f"| {med['scan'] / med['ioctl']:,.0f}x | {med['fallback'] / med['ioctl']:,.0f}x |")
     print()
