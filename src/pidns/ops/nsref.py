@@ -248,10 +248,22 @@ def ancestry_of_fd(fd: int) -> tuple[NsId, ...]:
     return tuple(out)
 
 
+_caller_ns: tuple[int, NsId] | None = None  # (getpid() when cached, id)
+
+
 def caller_ns_id() -> NsId:
-    """The identity of the caller's own PID namespace (``/proc/self/ns/pid``)."""
-    st = os.stat(f"{PROC}/self/ns/pid")
-    return NsId(st.st_dev, st.st_ino)
+    """The identity of the caller's own PID namespace (``/proc/self/ns/pid``).
+
+    Cached per process: a process's active PID namespace never changes (setns(2) and
+    unshare(2) with CLONE_NEWPID change only where its *children* go;
+    pid_namespaces(7)), but a forked child may live elsewhere, hence the PID key.
+    """
+    global _caller_ns
+    me = os.getpid()
+    if _caller_ns is None or _caller_ns[0] != me:
+        st = os.stat(f"{PROC}/self/ns/pid")
+        _caller_ns = (me, NsId(st.st_dev, st.st_ino))
+    return _caller_ns[1]
 
 
 def _open_pidns(path: str) -> int:
@@ -301,11 +313,17 @@ def from_pid(pid: int, *, spec: str | None = None, kind: str = "pid",
                  engine=engine, _fd=fd)
 
 
+_host: NsRef | None = None
+
+
 def host() -> NsRef:
-    """The caller's own PID namespace."""
-    fd = _open_pidns(f"{PROC}/self/ns/pid")
-    return NsRef(_nsid_of_fd(fd), "host", "host", pid=os.getpid(),
-                 path=f"{PROC}/self/ns/pid", _fd=fd, _is_caller=True)
+    """The caller's own PID namespace (one shared, cached NsRef: see caller_ns_id)."""
+    global _host
+    if _host is None or _host.pid != os.getpid():  # re-made in a forked child
+        fd = _open_pidns(f"{PROC}/self/ns/pid")
+        _host = NsRef(_nsid_of_fd(fd), "host", "host", pid=os.getpid(),
+                      path=f"{PROC}/self/ns/pid", _fd=fd, _is_caller=True)
+    return _host
 
 
 # ---------------------------------------------------------------- finding an inode

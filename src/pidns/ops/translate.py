@@ -14,6 +14,9 @@ same way. On older kernels (ENOTTY/EINVAL) the fallback reads the NSpid chains o
 /proc (``/proc/PID/status``) and places each level with ``NS_GET_PARENT`` (Linux 4.9):
 correct, but a scan of /proc per lookup from a non-host namespace.
 
+Thread IDs work on the ioctl path (the kernel looks up any task); the fallback
+only knows thread-group leaders (the PIDs /proc lists).
+
 Set :data:`USE_IOCTL` to False (or pass ``fast=False``) to force the fallback; the
 tests check that both paths agree on every live process.
 """
