@@ -55,6 +55,11 @@ def _error(exc: OSError, what: str, pid: int | None) -> PidnsError:
     if n in _GONE:
         return NoSuchProcess(action, "the process has exited", pid=pid, errnum=n,
                              hint="list live ones with `pidns ps`")
+    if n == errno.EINVAL and pid is not None:
+        # A zombie's per-namespace files (mountinfo, ...) fail with EINVAL: the task has
+        # dropped its namespaces already. For those files it is as good as gone.
+        return NoSuchProcess(action, "the process has exited (a zombie)", pid=pid,
+                             errnum=n, hint="list live ones with `pidns ps`")
     if n in _DENIED:
         return PermissionDenied(action, os.strerror(n), pid=pid, errnum=n,
                                 hint="run as root to see every process")
