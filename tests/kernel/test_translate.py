@@ -293,3 +293,30 @@ def test_rootless_says_what_it_cannot_see(
     # Its own namespace it can use: PID 1 of the host is PID 1 of the host.
     r = rootless("translate", "1")
     assert (r.returncode, r.stdout.strip()) == (0, "1"), r.stderr
+
+
+def test_namespace_kept_alive_by_a_bind_mount(make_nest: Callable[..., Nest],
+                                               tmp_path: Path) -> None:
+    """ns:INODE / a bare inode / the mount path resolve through /proc/self/mountinfo
+    once no process is left in the namespace; translating into it finds no process."""
+    nest = make_nest(1)
+    ino = ns_ino(nest.innermost)
+    target = tmp_path / "pidns"
+    target.touch()
+    subprocess.run(["mount", "--bind", f"/proc/{nest.innermost}/ns/pid", str(target)],
+                   check=True)
+    try:
+        os.kill(nest.innermost, 9)
+        nest.launcher.wait(timeout=10)
+        wait_for(lambda: not os.path.exists(f"/proc/{nest.innermost}"), "the init to go")
+        for spec in (f"ns:{ino}", str(ino), str(target)):
+            with nsref.resolve(spec) as ref:
+                assert ref.id.ino == ino
+                assert ref.pid is None  # no process: found through the bind mount
+                assert ref.path == str(target)
+                with pytest.raises(NotFound, match=f"no process 1 in pid:\\[{ino}\\]"):
+                    tr.translate(1, ref, "host")
+    finally:
+        subprocess.run(["umount", str(target)], check=True)
+    with pytest.raises(NotFound, match="no process, nsfs bind mount or open fd"):
+        nsref.resolve(f"ns:{ino}")

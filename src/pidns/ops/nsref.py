@@ -27,7 +27,7 @@ import os
 import re
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from importlib import import_module
 from typing import Final
 
@@ -52,11 +52,22 @@ _ENGINE_WORD_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _PROC_NS_RE: Final = re.compile(r"/proc/(\d+)/ns/pid(?:_for_children)?")
 
 
-def _close_quietly(fd: int) -> None:
-    try:
-        os.close(fd)
-    except OSError:
-        pass
+class _FdBox:
+    """The one owner of an NsRef's fd: closed once, by close() or by the finalizer
+    (never a stale number that may by then belong to another file)."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int | None) -> None:
+        self.fd = fd
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
 @dataclass(eq=False)
@@ -81,13 +92,14 @@ class NsRef:
     path: str | None = None
     container: str | None = None
     engine: str | None = None
-    _fd: int | None = field(default=None, repr=False)
+    _fd: InitVar[int | None] = None
+    _box: _FdBox = field(init=False, repr=False)
     _is_caller: bool | None = field(default=None, repr=False)
     _ancestry: tuple[NsId, ...] | None = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
-        if self._fd is not None:
-            weakref.finalize(self, _close_quietly, self._fd)
+    def __post_init__(self, _fd: int | None) -> None:
+        self._box = _FdBox(_fd)
+        weakref.finalize(self, self._box.close)
 
     @property
     def ino(self) -> int:
@@ -100,14 +112,14 @@ class NsRef:
         Raises:
             NotFound: the namespace has no process, bind mount or fd left to open it by.
         """
-        if self._fd is None:
+        fd = self._box.fd
+        if fd is None:
             fd = _open_by_id(self.id, self.pid, self.path)
             if fd is None:
                 raise NotFound(f"open {self.label()}", "the namespace is gone",
                                hint="list live namespaces with `pidns ls`")
-            self._fd = fd
-            weakref.finalize(self, _close_quietly, fd)
-        return self._fd
+            self._box.fd = fd
+        return fd
 
     def is_caller(self) -> bool:
         """Whether this is the caller's own PID namespace (``host``)."""
@@ -138,9 +150,7 @@ class NsRef:
 
     def close(self) -> None:
         """Close the cached fd (the reference stays usable: it reopens on demand)."""
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            _close_quietly(fd)
+        self._box.close()
 
     def __enter__(self) -> NsRef:
         return self
