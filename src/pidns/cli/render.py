@@ -75,50 +75,57 @@ def _raw_escape(s: str) -> str:
     return "".join(c if c.isprintable() and c not in " \\" else f"\\x{ord(c):02x}" for c in s)
 
 
-def table(rows: Sequence[dict[str, Value]], cols: Sequence[Column[T]], env: Env, *,
+def table(rows: Sequence[Mapping[str, Value]], cols: Sequence[Column[T]], env: Env, *,
           raw: bool = False, noheadings: bool = False,
           prefixes: Sequence[str] | None = None) -> str:
     """Rows as an aligned table (or ``--raw``); ``prefixes`` are tree drawings put in
-    front of the first column (``ls -T``)."""
-    keys = [c.name.lower() for c in cols]
-    esc = _raw_escape if raw else printable
-    body = [[esc(cell(r[k])) for k in keys] for r in rows]
-    if prefixes is not None:
-        for line, pre in zip(body, prefixes, strict=True):
-            if line:
-                line[0] = pre + line[0]
-    heads = [c.name for c in cols]
-    if raw:
-        lines = [] if noheadings else [" ".join(heads)]
-        lines += [" ".join(line) for line in body]
-        return "\n".join(lines) + ("\n" if lines else "")
-    widths = [len(h) for h in heads] if not noheadings else [0] * len(heads)
-    for line in body:
-        for i, v in enumerate(line):
-            if len(v) > widths[i]:
-                widths[i] = len(v)
-    right = [c.right and not (i == 0 and prefixes is not None) for i, c in enumerate(cols)]
-    last = len(cols) - 1
+    front of the first column (``ls -T``).
 
-    def fmt(line: Sequence[str]) -> str:
-        parts = []
-        for i, v in enumerate(line):
-            if i == last and not right[i]:
-                parts.append(v)
-            elif right[i]:
-                parts.append(v.rjust(widths[i]))
-            else:
-                parts.append(v.ljust(widths[i]))
-        text = " ".join(parts)
-        if env.isatty and len(text) > env.width and not right[last]:
-            text = text[:max(env.width - 1, 0)] + ("…" if env.width else "")
-        return text.rstrip()
+    Built column by column (10k-row listings): each column's cells are made, measured
+    and padded in one pass, then the lines are zipped together.
+    """
+    esc = _raw_escape if raw else printable
+    columns_: list[list[str]] = []
+    for i, c in enumerate(cols):
+        k = c.name.lower()
+        cells = [esc(cell(r[k])) for r in rows]
+        if i == 0 and prefixes is not None:
+            cells = [p + v for p, v in zip(prefixes, cells, strict=True)]
+        columns_.append(cells)
+    if raw:
+        lines = [] if noheadings else [" ".join(c.name for c in cols)]
+        lines += [" ".join(line) for line in zip(*columns_, strict=True)]
+        return "\n".join(lines) + ("\n" if lines else "")
+    last = len(cols) - 1
+    padded: list[list[str]] = []
+    heads: list[str] = []
+    for i, (c, cells) in enumerate(zip(cols, columns_, strict=True)):
+        right = c.right and not (i == 0 and prefixes is not None)
+        head = "" if noheadings else c.name
+        width = max(len(head), max(map(len, cells), default=0))
+        if i == last and not right:
+            padded.append(cells)
+            heads.append(head)
+        elif right:
+            padded.append([v.rjust(width) for v in cells])
+            heads.append(head.rjust(width))
+        else:
+            padded.append([v.ljust(width) for v in cells])
+            heads.append(head.ljust(width))
+    cut = env.isatty and not (cols and cols[-1].right)
+    width = env.width
+
+    def fit(text: str) -> str:
+        text = text.rstrip()
+        if cut and len(text) > width:
+            return text[:max(width - 1, 0)] + ("…" if width else "")
+        return text
 
     out = []
     if not noheadings:
-        head = fmt(heads)
+        head = fit(" ".join(heads))
         out.append(f"{BOLD}{head}{RESET}" if env.color else head)
-    out += [fmt(line) for line in body]
+    out += [fit(" ".join(line)) for line in zip(*padded, strict=True)]
     return "\n".join(out) + ("\n" if out else "")
 
 
