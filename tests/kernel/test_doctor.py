@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,6 +57,18 @@ def test_doctor_json_on_this_kernel(pidns_cli: CLI) -> None:
     assert checks["clone3 set_tid"]["status"] == ("ok" if kernel_at_least(5, 5) else "missing")
     assert checks["ns_last_pid"]["status"] == "ok"
     assert "32 levels" in str(checks["nesting limit"]["detail"])
+    assert "probed: 32 more levels" in str(checks["nesting limit"]["detail"])
+
+
+def test_nesting_probe_from_one_level_down() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("expects root to run unshare")
+    r = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
+                        sys.executable, "-m", "pidns", "doctor", "-J"],
+                       capture_output=True, text=True, env=CLI_ENV, timeout=60)
+    assert r.returncode == 0, r.stderr
+    checks = by_name(json.loads(r.stdout)["checks"])
+    assert "probed: 31 more levels" in str(checks["nesting limit"]["detail"])
 
 
 def write_sysctls(root: Path, values: dict[str, int]) -> None:

@@ -262,6 +262,9 @@ def test_cli(make_nest: Callable[..., Nest],
     assert r.returncode == 0, r.stderr
     pids = json.loads(r.stdout)["pids"]
     assert [p["pid"] for p in pids] == [nest.innermost, 2, 1]
+    r = cli("translate", "1", "--from", ref, "-a", "--to", ref)
+    assert r.returncode == 125
+    assert "--to does not apply" in r.stderr
     r = cli("translate", "77777", "--from", ref)
     assert r.returncode == 1
     assert "no process 77777" in r.stderr

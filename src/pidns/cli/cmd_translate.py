@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from pidns.errors import UsageError
 from pidns.ops import nsref, translate
 
 HELP = "translate a PID between PID namespaces"
@@ -30,6 +31,10 @@ def build(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the command."""
+    if args.all and args.dst != "host":
+        raise UsageError("combine -a with --to", "-a prints the PID at every level, "
+                         "outermost first, so --to does not apply",
+                         hint=f"pidns translate {args.pid} --from {args.src} -a")
     src = nsref.resolve(args.src)
     if args.all:
         levels = translate.chain(args.pid, src)

@@ -91,6 +91,27 @@ def _probe_clone3() -> int:
     return 0
 
 
+def _probe_nesting() -> int:
+    """In a child: nest PID namespaces until the kernel refuses; return how many were
+    made (each level is unshare + fork; every level's parent just waits and relays)."""
+    flags = _new_pidns_flags()
+    made = 0
+    while made < 64:
+        try:
+            ksys.unshare(flags)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EUSERS):
+                return made
+            return 200
+        flags = consts.CLONE_NEWPID
+        pid = os.fork()
+        if pid:
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status) & 0xFF
+        made += 1
+    return 199
+
+
 def _err(n: int) -> str:
     return f"{errno.errorcode.get(n, str(n))} ({os.strerror(n)})"
 
@@ -253,6 +274,19 @@ def _check_clone3() -> Check:
     return Check(name, "unknown", f"probe failed: {_err(rc) if rc < 200 else 'crashed'}")
 
 
+def _check_nesting(probe: bool) -> Check:
+    name = "nesting limit"
+    limit = (f"{consts.MAX_PID_NS_LEVEL} levels below the initial namespace "
+             "(pid_namespaces(7)); deeper fails with ENOSPC")
+    if not probe:
+        return Check(name, "info", limit)
+    rc = _in_child(_probe_nesting)
+    if rc <= consts.MAX_PID_NS_LEVEL:
+        return Check(name, "info", f"probed: {rc} more levels can be nested below this "
+                     f"namespace; {limit}")
+    return Check(name, "unknown", f"nesting probe failed ({rc}); {limit}")
+
+
 def _check_last_pid(privileged: bool) -> Check:
     path = "/proc/sys/kernel/ns_last_pid"
     if not os.path.exists(path):
@@ -273,9 +307,7 @@ def collect(*, sysctl_root: str = SYSCTL_ROOT, probes: bool = True) -> list[Chec
     checks += _check_userns(sysctl_root, privileged)
     if probes:
         checks.append(_check_create(privileged))
-    checks.append(Check("nesting limit", "info",
-                        f"{consts.MAX_PID_NS_LEVEL} levels below the initial namespace "
-                        "(pid_namespaces(7)); deeper fails with ENOSPC"))
+    checks.append(_check_nesting(probes))
     checks += [_check_translate_ioctls(), _check_ns_get_parent()]
     checks += _check_pidfd()
     if probes:
