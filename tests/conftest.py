@@ -43,28 +43,35 @@ CLI = Callable[..., subprocess.CompletedProcess[str]]
 def pidns_cli() -> CLI:
     def run(*args: str, timeout: float = 60, input: str | None = None,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        full = dict(os.environ if env is None else env)
+        full["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(PKG_DIR.parent), full.get("PYTHONPATH")) if p)
         return subprocess.run(
             [sys.executable, "-m", "pidns", *args], capture_output=True, text=True,
             timeout=timeout, input=input, stdin=None if input is not None else subprocess.DEVNULL,
-            env=env,
+            env=full,
         )
 
     return run
 
 
 @pytest.fixture(scope="session")
-def nobody_pkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the installed package in a directory uid 65534 can read."""
+def nobody_pkg() -> Iterator[Path]:
+    """A copy of the package in a directory uid 65534 can read (pytest's own temp root
+    is 0700, and the checkout may be too)."""
     if not is_root():
         pytest.skip("rootless tests drop from root to uid 65534 with setpriv; not root here")
     if shutil.which("setpriv") is None:
         pytest.skip("setpriv (util-linux) is not installed")
-    base = Path(tmp_path_factory.mktemp("nobody"))
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="pidns-nobody-"))
     os.chmod(base, 0o755)
     shutil.copytree(PKG_DIR, base / "pidns", ignore=shutil.ignore_patterns("__pycache__"))
     for p in [base, *base.rglob("*")]:
         os.chmod(p, 0o755 if p.is_dir() or os.access(p, os.X_OK) else 0o644)
-    return base
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def _system_python() -> str:

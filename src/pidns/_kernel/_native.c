@@ -13,6 +13,7 @@
 
 #include "child.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -174,37 +175,39 @@ static const char *opt_str(PyObject *o, PyObject **keep)
 }
 
 PyDoc_STRVAR(spawn_doc,
-"spawn(argv, paths, envp, *, clone_flags=0, join=(), unshare_flags=0, report_fd,\n"
+"spawn(argv, paths, envp, *, clone_flags=0, join=(), unshare_flags=0, report_argi=-1,\n"
 "      uid_map=None, gid_map=None, setgroups_deny=False, hostname=None, rootfs=None,\n"
 "      cwd=None, make_private=False, mount_proc=False, setsid=False, send_pid=False,\n"
 "      stdio=(-1,-1,-1), keep_fds=(), close_fds=False, exec_fd=-1, pdeathsig=0,\n"
-"      lifeline=(-1,-1), vfork=True) -> pid\n\n"
+"      vfork=True) -> (pid, command_pid, failed_stage, errno)\n\n"
 "Clone a child (in new namespaces per clone_flags, or inside the namespaces of the\n"
 "(fd, nstype) pairs in join) that sets itself up and execs argv. Failures of the\n"
-"child are records on report_fd (see pidns._kernel.spawn). Returns the PID of the\n"
-"direct child (with join: of the intermediate, which reports the final PID).");
+"child come back as (stage, errno) != (0, 0); then it has been reaped. pid is our\n"
+"child (with join: the command, made our child by CLONE_PARENT); command_pid is the\n"
+"command's PID in our view. report_argi: argv index to replace by the report fd.");
 
 static PyObject *py_spawn(PyObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {
-        "argv", "paths", "envp", "clone_flags", "join", "unshare_flags", "report_fd",
+        "argv", "paths", "envp", "clone_flags", "join", "unshare_flags", "report_argi",
         "uid_map", "gid_map", "setgroups_deny", "hostname", "rootfs", "cwd",
         "make_private", "mount_proc", "setsid", "send_pid", "stdio", "keep_fds",
-        "close_fds", "exec_fd", "pdeathsig", "lifeline", "vfork", NULL};
+        "close_fds", "exec_fd", "pdeathsig", "vfork", NULL};
     PyObject *argv_o, *paths_o, *envp_o, *join_o = Py_None, *keep_o = Py_None;
     PyObject *uid_o = Py_None, *gid_o = Py_None, *host_o = Py_None, *root_o = Py_None;
     PyObject *cwd_o = Py_None;
-    int clone_flags = 0, unshare_flags = 0, report_fd = -1, setgroups_deny = 0;
+    int clone_flags = 0, unshare_flags = 0, report_argi = -1, setgroups_deny = 0;
     int make_private = 0, mount_proc = 0, setsid_ = 0, send_pid = 0, close_fds = 0;
     int exec_fd = -1, pdeathsig = 0, vfork = 1;
-    int stdio[3] = {-1, -1, -1}, life[2] = {-1, -1};
+    int stdio[3] = {-1, -1, -1};
+    int sp[2] = {-1, -1}, lifeline[2] = {-1, -1};
 
     if (!PyArg_ParseTupleAndKeywords(
-            args, kw, "OOO|$iOiiOOpOOOpppp(iii)Opii(ii)p", kwlist, &argv_o, &paths_o,
-            &envp_o, &clone_flags, &join_o, &unshare_flags, &report_fd, &uid_o, &gid_o,
+            args, kw, "OOO|$iOiiOOpOOOpppp(iii)Opiip", kwlist, &argv_o, &paths_o,
+            &envp_o, &clone_flags, &join_o, &unshare_flags, &report_argi, &uid_o, &gid_o,
             &setgroups_deny, &host_o, &root_o, &cwd_o, &make_private, &mount_proc,
             &setsid_, &send_pid, &stdio[0], &stdio[1], &stdio[2], &keep_o, &close_fds,
-            &exec_fd, &pdeathsig, &life[0], &life[1], &vfork))
+            &exec_fd, &pdeathsig, &vfork))
         return NULL;
 
     struct spec s;
@@ -224,6 +227,30 @@ static PyObject *py_spawn(PyObject *self, PyObject *args, PyObject *kw)
     }
     if (to_ints(keep_o, s.keep, MAX_KEEP, &s.nkeep, "keep_fds") < 0)
         goto out;
+    /* The report channel: ours gets SO_PASSCRED so a record can carry the sender's
+     * PID translated into our namespace; the lifeline's write end stays with us. */
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0 ||
+        pipe2(lifeline, O_CLOEXEC) != 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        goto out;
+    }
+    int one = 1;
+    setsockopt(sp[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+    if (report_argi >= 0) {
+        /* pidns-init learns the report fd from its argv and must inherit it */
+        int n = 0;
+        while (s.argv[n])
+            n++;
+        if (report_argi >= n || s.nkeep >= MAX_KEEP) {
+            PyErr_SetString(PyExc_ValueError, "report_argi out of range");
+            goto out;
+        }
+        char num[16];
+        snprintf(num, sizeof num, "%d", sp[1]);
+        free(s.argv[report_argi]);
+        s.argv[report_argi] = strdup(num);
+        s.keep[s.nkeep++] = sp[1];
+    }
     if (join_o != Py_None) {
         PyObject *fast = PySequence_Fast(join_o, "join");
         if (!fast)
@@ -251,10 +278,10 @@ static PyObject *py_spawn(PyObject *self, PyObject *args, PyObject *kw)
         (s.cwd = opt_str(cwd_o, &k_cwd)) == (const char *)-1)
         goto out;
 
-    s.report_fd = report_fd;
+    s.report_fd = sp[1];
     s.pdeathsig = pdeathsig;
-    s.lifeline_r = life[0];
-    s.lifeline_w = life[1];
+    s.lifeline_r = lifeline[0];
+    s.lifeline_w = lifeline[1];
     s.unshare_flags = unshare_flags;
     s.setgroups_deny = setgroups_deny;
     s.make_private = make_private;
@@ -316,9 +343,67 @@ static PyObject *py_spawn(PyObject *self, PyObject *args, PyObject *kw)
         PyErr_SetFromErrno(PyExc_OSError);
         goto out;
     }
-    result = PyLong_FromLong((long)pid);
+    close(sp[1]);
+    sp[1] = -1;
+
+    /* Read records until EOF: every copy of the child's end is gone once the command
+     * has exec'd (CLOEXEC) or its starter died. The lifeline stays open meanwhile:
+     * a fork-like child checks it after arming PDEATHSIG. */
+    int cmd_pid = 0, f_stage = 0, f_err = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (;;) {
+        struct report r;
+        struct iovec iov = { &r, sizeof r };
+        union { char buf[CMSG_SPACE(sizeof(struct ucred))]; struct cmsghdr align; } u;
+        struct msghdr msg;
+        memset(&msg, 0, sizeof msg);
+        memset(&r, 0, sizeof r);
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = u.buf;
+        msg.msg_controllen = sizeof u.buf;
+        ssize_t n = recvmsg(sp[0], &msg, MSG_CMSG_CLOEXEC);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (r.kind == REC_ERROR && !f_stage) {
+            f_stage = r.stage;
+            f_err = r.err;
+        } else if (r.kind == REC_PID && r.value) {
+            cmd_pid = r.value; /* from the join intermediate: already in our view */
+        } else if (r.kind == REC_PID) {
+            /* value 0: use the credentials, i.e. the sender's own PID as the kernel
+             * translated it for us (SO_PASSCRED attaches them to every record) */
+            for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+                    struct ucred cred;
+                    memcpy(&cred, CMSG_DATA(c), sizeof cred);
+                    cmd_pid = cred.pid;
+                }
+            }
+        }
+    }
+    /* the join intermediate has done its work: reap it; the command is cmd_pid */
+    int st;
+    if (s.njoin) {
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+        pid = cmd_pid;
+    }
+    /* failed before exec: the child (and any relay above it) exits; reap it, so a
+     * failed spawn leaves nothing behind */
+    if (f_stage && pid > 0)
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("(iiii)", (int)pid, cmd_pid ? cmd_pid : (int)pid, f_stage, f_err);
 
 out:
+    for (int i = 0; i < 2; i++) {
+        if (sp[i] >= 0)
+            close(sp[i]);
+        if (lifeline[i] >= 0)
+            close(lifeline[i]);
+    }
     if (stack != MAP_FAILED)
         munmap(stack, STACK_SIZE);
     if (stack2 != MAP_FAILED)

@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 import sys
 from importlib import import_module
-from typing import TYPE_CHECKING, Final, Protocol
 
-from pidns.errors import ExitStatus, PidnsError, UsageError
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final, Protocol
+else:
+    Protocol = object
 
 if TYPE_CHECKING:
     import argparse
@@ -96,30 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if state_dir is not None:
         os.environ["PIDNS_STATE_DIR"] = state_dir
     try:
-        if not rest or rest[0] in ("-h", "--help", "help"):
-            print(_usage())
-            return ExitStatus.OK if rest else ExitStatus.FAILED
-        if rest[0] == "--version":
-            print(f"{PROG} 0.1.0")
-            return ExitStatus.OK
-        name = rest[0]
-        if name not in COMMANDS:
-            raise UsageError(f"run '{PROG} {name}'", "no such command",
-                             hint=f"see '{PROG} --help' for the list")
-        cmd = _load(name)
-        from pidns.cli import argp
-
-        parser = argp.parser(f"{PROG} {name}", cmd.HELP)
-        cmd.build(parser)
-        args = parser.parse_args(rest[1:])
-        return cmd.main(args)
-    except PidnsError as exc:
-        if debug:
-            import traceback
-
-            traceback.print_exc()
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return int(exc.status)
+        return _dispatch(rest)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -128,4 +108,43 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         except OSError:
             pass
-        return ExitStatus.OK
+        return 0
+    except Exception as exc:
+        # errors.py is imported only here and by the modules that raise: the happy
+        # path of `pidns run` does not pay for it
+        from pidns.errors import PidnsError
+
+        if not isinstance(exc, PidnsError):
+            raise
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return int(exc.status)
+
+
+def _dispatch(rest: list[str]) -> int:
+    if not rest or rest[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0 if rest else 125
+    if rest[0] == "--version":
+        print(f"{PROG} 0.1.0")
+        return 0
+    name = rest[0]
+    if name not in COMMANDS:
+        from pidns.errors import UsageError
+
+        raise UsageError(f"run '{PROG} {name}'", "no such command",
+                         hint=f"see '{PROG} --help' for the list")
+    cmd = _load(name)
+    direct = getattr(cmd, "main_argv", None)
+    if direct is not None:
+        code: int = direct(rest[1:])
+        return code
+    from pidns.cli import argp
+
+    parser = argp.parser(f"{PROG} {name}", cmd.HELP)
+    cmd.build(parser)
+    args = parser.parse_args(rest[1:])
+    return cmd.main(args)

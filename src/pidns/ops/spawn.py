@@ -295,7 +295,7 @@ class Sandbox(Process):
                              hint="pass the command as a list, e.g. ['ps', '-ef']")
         _check_nest(nest)
         if rootfs is not None and not os.path.isdir(rootfs):
-            raise NotFound("use the root directory", f"{os.fspath(rootfs)!r} is not a directory",
+            raise UsageError("use the root directory", f"{os.fspath(rootfs)!r} is not a directory",
                            hint="--rootfs needs a directory holding a root file system")
         pipes = _Pipes(stdin, stdout, stderr, text)
         self._init = init
