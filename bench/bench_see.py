@@ -108,6 +108,10 @@ def main() -> int:
             raise SystemExit(f"{tool} is not installed")
     py = real_python()
     pidns = [py, "-S", "-m", "pidns"]
+    # An installed package has its bytecode compiled; this environment may set
+    # PYTHONDONTWRITEBYTECODE, so compile once here or every run would re-compile.
+    subprocess.run([py, "-m", "compileall", "-q", str(SRC / "pidns")], check=True,
+                   env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     pairs = [
         ("ls", [*pidns, "ls"], ["lsns", "-t", "pid"]),
@@ -117,7 +121,8 @@ def main() -> int:
     report = [f"Command: `python3 bench/bench_see.py --rounds {a.rounds} --runs {a.runs} "
               f"--farms {a.farms}`  ",
               f"Kernel {os.uname().release}, {os.cpu_count()} CPUs; pidns as "
-              f"`{os.path.basename(py)} -S -m pidns` (CLI start-up included); "
+              f"`{os.path.basename(py)} -S -m pidns` (CLI start-up included, bytecode "
+              "compiled first as an install would); "
               f"hyperfine -N, {a.runs} runs per command per round, {a.rounds} interleaved "
               "rounds; ratio = pidns / anchor per round (median [min-max]).", ""]
     with tempfile.TemporaryDirectory(prefix="bench-see-") as t:

@@ -42,8 +42,12 @@ def items(fs: ProcFS, snap: Snapshot, nss: list[PidNamespace], want: set[str]) -
     from pidns.errors import PidnsError
     from pidns.ops import see
 
-    hook = see.default_container_of() if fs.root == "/proc" else None  # fixtures: no engines
-    cont = see.Containers(snap, hook) if "container" in want else None
+    # Only when the column is shown; fixture roots never ask engines (not this host's PIDs).
+    if "container" in want:
+        hook = see.default_container_of() if fs.root == "/proc" else None
+        cont: see.Containers | None = see.Containers(snap, hook)
+    else:
+        cont = None
     out = []
     for n in nss:
         lead = snap.process(n.leader_pid) if n.leader_pid is not None else None

@@ -80,8 +80,12 @@ def items(snap: Snapshot, ns: NsId | None, in_ns: NsId | None, want: set[str]) -
     from pidns.ops import see
 
     level = {n.id: n.level for n in snap.namespaces}
-    hook = see.default_container_of() if snap.root == "/proc" else None  # fixtures: no engines
-    cont = see.Containers(snap, hook) if "container" in want else None
+    # Only when the column is shown; fixture roots never ask engines (not this host's PIDs).
+    if "container" in want:
+        hook = see.default_container_of() if snap.root == "/proc" else None
+        cont: see.Containers | None = see.Containers(snap, hook)
+    else:
+        cont = None
     user = see.user_name if "user" in want else str
     pid_in = see.visible_from(snap, in_ns) if in_ns is not None else None
     cut = 0
