@@ -155,10 +155,9 @@ def pidfd_get_info(pidfd: int, mask: int = consts.PIDFD_INFO_PID) -> dict[str, i
     buf = bytearray(consts.PIDFD_INFO_SIZE_VER0)
     struct.pack_into("Q", buf, 0, mask)
     fcntl.ioctl(pidfd, consts.PIDFD_GET_INFO, buf)
-    (got, cgid, pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid,
-     exit_code) = struct.unpack_from("QQ11Ii", buf)
-    return {"mask": got, "cgroupid": cgid, "pid": pid, "tgid": tgid, "ppid": ppid,
-            "ruid": ruid, "rgid": rgid, "euid": euid, "egid": egid, "exit_code": exit_code}
+    names = ("mask", "cgroupid", "pid", "tgid", "ppid", "ruid", "rgid", "euid", "egid",
+             "suid", "sgid", "fsuid", "fsgid", "exit_code")
+    return dict(zip(names, struct.unpack_from("QQ11Ii", buf), strict=True))
 
 
 def has_cap_sys_admin() -> bool:

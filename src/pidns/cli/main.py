@@ -69,7 +69,7 @@ def _usage() -> str:
 
 
 def _load(name: str) -> _Command:
-    mod: _Command = import_module(f"pidns.cli.cmd_{name.replace('-', '_')}")  # type: ignore[assignment]
+    mod: _Command = import_module(f"pidns.cli.cmd_{name.replace('-', '_')}")
     return mod
 
 

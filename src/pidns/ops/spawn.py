@@ -53,8 +53,11 @@ _STEP_HINTS: Final[dict[tuple[int, int], str]] = {
     (10, errno.ENOTDIR): "--rootfs must name a directory",
     (11, errno.ENOENT): "the root directory needs an empty /proc directory",
     (12, errno.EINVAL): "--rootfs must be a directory holding a root file system",
+    (9, errno.EINVAL): "a hostname is at most 64 bytes",
     (13, errno.ENOENT): "--workdir must exist inside the namespace",
+    (13, errno.ENOTDIR): "--workdir must be a directory inside the namespace",
 }
+_STEP_FALLBACK_HINT: Final = "the command did not run; `pidns doctor` shows what this kernel allows"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +109,7 @@ def _needs_user(user: bool | None) -> bool:
     return not ksys.has_cap_sys_admin()
 
 
-def _check_nest(nest: int) -> None:
+def _check_nest(nest: object) -> None:
     if isinstance(nest, bool) or not isinstance(nest, int) or not 1 <= nest <= 32:
         raise UsageError("create nested PID namespaces",
                          f"nest must be 1..32, not {nest!r}",
@@ -132,10 +135,13 @@ def raise_spawn_error(exc: OSError, argv: Sequence[str]) -> PidnsError | OSError
             return OSError(exc.errno, exc.strerror, argv[0])
         hint = _STEP_HINTS.get((exc.stage, exc.errno or 0))
         err = from_oserror(exc.step, exc, hint=hint)
+        err.hint = err.hint or _STEP_FALLBACK_HINT
         if exc.stage == 4 and exc.errno in (errno.ENOSPC, errno.EUSERS):
             err = NamespaceLimit(err.action, err.reason, errnum=err.errnum, hint=err.hint)
         return err
-    return from_oserror("create the namespaces (clone)", exc)
+    err = from_oserror("create the namespaces (clone)", exc)
+    err.hint = err.hint or _STEP_FALLBACK_HINT
+    return err
 
 
 class Process:
@@ -174,7 +180,8 @@ class Process:
                 try:
                     pid, status = os.waitpid(self.pid, os.WNOHANG)
                 except ChildProcessError:
-                    self.returncode = 0 if self.returncode is None else self.returncode
+                    # reaped elsewhere (as subprocess, treat as status unknown: 0)
+                    self.returncode = 0
                     return self.returncode
                 if pid == self.pid:
                     self._reaped(status)
@@ -316,6 +323,7 @@ class Sandbox(Process):
             pipes.close_child_ends()
         super().__init__(argv, got.pid, *pipes.parent_files(), text=text)
         self.command_pid = got.command_pid
+        self._emulated = 0
         self._execs: list[Process] = []
         self._level = own_level() + nest
         self._ns: NsInfo | None = None
@@ -389,6 +397,23 @@ class Sandbox(Process):
                           stdin=stdin, stdout=stdout, stderr=stderr, text=text)
         self._execs.append(proc)
         return proc
+
+    def send_signal(self, sig: int) -> None:
+        """Send ``sig`` to PID 1. The kernel drops a signal that a namespace's PID 1 has
+        no handler for; then, as the ``pidns run`` launcher does, the default action is
+        applied to the whole namespace, and ``returncode`` reports ``-sig``.
+        """
+        from pidns.ops.launcher import TERMINATING, handles
+
+        super().send_signal(sig)
+        if sig in TERMINATING and self.returncode is None and not handles(self.pid, sig):
+            self._emulated = sig
+            super().send_signal(signal.SIGKILL)
+
+    def _reaped(self, status: int) -> None:
+        super()._reaped(status)
+        if self._emulated and self.returncode == -signal.SIGKILL:
+            self.returncode = -self._emulated
 
     def poll(self) -> int | None:
         """As Process.poll; also reaps processes started with :meth:`exec`."""
@@ -540,8 +565,8 @@ class _Pipes:
             if fd is None:
                 return None
             if self.text:
-                return open(fd, mode, encoding="utf-8", errors="replace")  # noqa: SIM115
-            return open(fd, mode + "b", buffering=0 if mode == "w" else -1)  # noqa: SIM115
+                return open(fd, mode, encoding="utf-8", errors="replace")
+            return open(fd, mode + "b", buffering=0 if mode == "w" else -1)
 
         return wrap(self._ours[0], "w"), wrap(self._ours[1], "r"), wrap(self._ours[2], "r")
 
