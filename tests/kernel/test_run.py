@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 
 import pidns
+from conftest import CLI, PKG_DIR, procs_in_ns
 from pidns._kernel import sys as ksys
 from pidns.ops import spawn as ospawn
-
-from conftest import CLI, PKG_DIR, procs_in_ns
 
 pytestmark = pytest.mark.kernel
 
@@ -78,11 +77,13 @@ def test_command_is_pid_1_and_ps_sees_only_the_namespace(pidns_cli: CLI) -> None
 def test_proc_inside_is_the_namespaces_own(pidns_cli: CLI) -> None:
     r = pidns_cli("run", "--", "sh", "-c", "readlink /proc/self/ns/pid; readlink /proc/1/ns/pid")
     a, b = r.stdout.split()
-    assert a == b and a.startswith("pid:[")
+    assert a == b
+    assert a.startswith("pid:[")
 
 
 def test_no_mount_proc_keeps_the_host_proc(pidns_cli: CLI) -> None:
-    r = pidns_cli("run", "--no-mount-proc", "--", "sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'")
+    r = pidns_cli("run", "--no-mount-proc", "--", "sh", "-c",
+                  "echo $$; ls /proc | grep -c '^[0-9]'")
     pid, count = r.stdout.split()
     assert pid == "1"
     assert int(count) > 5  # the host's processes, as unshare without --mount-proc
@@ -94,7 +95,8 @@ def test_two_namespaces_each_have_a_pid_1(reap_ns: Callable[[int], None]) -> Non
         reap_ns(b.ns.ino)
         assert a.ns.ino != b.ns.ino
         assert a.pid != b.pid
-        assert a.translate(1) == a.pid and b.translate(1) == b.pid
+        assert a.translate(1) == a.pid
+        assert b.translate(1) == b.pid
         assert a.inner_pid(a.pid) == 1 == b.inner_pid(b.pid)
         assert nspid(a.pid)[-1] == 1 == nspid(b.pid)[-1]
 
@@ -107,7 +109,8 @@ def test_nspid_chain_from_the_host(reap_ns: Callable[[int], None]) -> None:
         assert chain[-1] == 1
         assert len(chain) == 4  # our level, then 3 levels down
         assert box.ns.level == own_level() + 3
-        assert nspid(box.pid)[-1] == 1 and len(nspid(box.pid)) == 2
+        assert nspid(box.pid)[-1] == 1
+        assert len(nspid(box.pid)) == 2
 
 
 def test_a_process_cannot_see_or_signal_its_ancestors(pidns_cli: CLI) -> None:
@@ -333,7 +336,8 @@ def test_interactive_bash_through_a_pty() -> None:
         _read_until(fd, rb"PROMPT> ")
         os.write(fd, b"echo pid=$$; set -o | grep monitor\n")
         out = _read_until(fd, rb"\nmonitor\s+\w+")
-        assert b"pid=1" in out and re.search(rb"monitor\s+on", out)
+        assert b"pid=1" in out
+        assert re.search(rb"monitor\s+on", out)
         _read_until(fd, rb"PROMPT> ")
         os.write(fd, b"sleep 100\n")
         time.sleep(0.5)
@@ -371,7 +375,8 @@ def test_rootfs_hostname_env_workdir(pidns_cli: CLI, rootfs: Path) -> None:
     lines = r.stdout.splitlines()
     assert lines[0] == "1 box bar q u x /tmp"
     assert lines[1] == "/proc/1/ns/pid"
-    assert "busybox" not in lines[2:] and "bin" in lines[2:]
+    assert "busybox" not in lines[2:]
+    assert "bin" in lines[2:]
     assert os.uname().nodename != "box"
 
 
@@ -417,7 +422,9 @@ def test_nest_32_works_and_33_fails_clearly(pidns_cli: CLI) -> None:
     assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
     r = pidns_cli("run", "--nest", "33", "--", "touch", "/nonexistent-marker")
     assert r.returncode == 125
-    assert r.stderr.count("\n") == 1 and "32" in r.stderr and "hint:" in r.stderr
+    assert r.stderr.count("\n") == 1
+    assert "32" in r.stderr
+    assert "hint:" in r.stderr
 
 
 def test_the_kernels_own_limit_is_reported(pidns_cli: CLI) -> None:
@@ -428,7 +435,8 @@ def test_the_kernels_own_limit_is_reported(pidns_cli: CLI) -> None:
                   "run", "--", "echo", "ran")
     assert r.returncode == 125
     assert "ran" not in r.stdout
-    assert r.stderr.startswith("pidns: cannot ") and "hint:" in r.stderr
+    assert r.stderr.startswith("pidns: cannot ")
+    assert "hint:" in r.stderr
 
 
 # --- bad input: one line, the right status, nothing run ------------------------------
@@ -453,13 +461,15 @@ def test_bad_input(pidns_cli: CLI, tmp_path: Path, args: list[str], status: int)
     r = pidns_cli("run", *[a.replace("{marker}", str(marker)) for a in args])
     assert r.returncode == status
     assert r.stderr.count("\n") == 1, r.stderr
-    assert r.stderr.startswith("pidns: cannot ") and "; hint: " in r.stderr
+    assert r.stderr.startswith("pidns: cannot ")
+    assert "; hint: " in r.stderr
     assert not marker.exists()  # fail closed: the command never ran
 
 
 def test_unknown_command(pidns_cli: CLI) -> None:
     r = pidns_cli("frobnicate")
-    assert r.returncode == 125 and r.stderr.startswith("pidns: cannot ")
+    assert r.returncode == 125
+    assert r.stderr.startswith("pidns: cannot ")
 
 
 # --- rootless ------------------------------------------------------------------------
@@ -474,7 +484,8 @@ def test_rootless_init_nest_and_errors(rootless: CLI) -> None:
     r = rootless("run", "--init", "--nest", "2", "--", "sh", "-c", "echo $$")
     assert (r.returncode, r.stdout.strip()) == (0, "2"), r.stderr
     r = rootless("run", "--", "no-such-command-xyz")
-    assert r.returncode == 127 and r.stderr.startswith("pidns: cannot run")
+    assert r.returncode == 127
+    assert r.stderr.startswith("pidns: cannot run")
 
 
 # --- the Python API ------------------------------------------------------------------

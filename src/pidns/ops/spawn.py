@@ -57,7 +57,7 @@ _STEP_HINTS: Final[dict[tuple[int, int], str]] = {
     (13, errno.ENOENT): "--workdir must exist inside the namespace",
     (13, errno.ENOTDIR): "--workdir must be a directory inside the namespace",
 }
-_STEP_FALLBACK_HINT: Final = "the command did not run; `pidns doctor` shows what this kernel allows"
+_STEP_FALLBACK_HINT: Final = "the command did not run; see what this kernel allows: `pidns doctor`"
 
 
 @dataclass(frozen=True, slots=True)
