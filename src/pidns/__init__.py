@@ -11,23 +11,23 @@ This module only re-exports; names are imported on first use, so that
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
-
-from pidns.errors import (
-    NamespaceLimit,
-    NoSuchProcess,
-    NotFound,
-    ParseError,
-    PermissionDenied,
-    PidnsError,
-    Refused,
-    TimeoutExpired,
-    Unsupported,
-    UsageError,
-)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
+    from pidns.errors import (
+        NamespaceLimit,
+        NoSuchProcess,
+        NotFound,
+        ParseError,
+        PermissionDenied,
+        PidnsError,
+        Refused,
+        TimeoutExpired,
+        Unsupported,
+        UsageError,
+    )
     from pidns.ops.peer import peer_pid
     from pidns.ops.see import namespaces, processes
     from pidns.ops.spawn import CompletedProcess, Sandbox, run
@@ -42,6 +42,10 @@ _LAZY = {
     "processes": "pidns.ops.see",
     "namespaces": "pidns.ops.see",
     "peer_pid": "pidns.ops.peer",
+    **dict.fromkeys(
+        ("NamespaceLimit", "NoSuchProcess", "NotFound", "ParseError", "PermissionDenied",
+         "PidnsError", "Refused", "TimeoutExpired", "Unsupported", "UsageError"),
+        "pidns.errors"),
 }
 
 __all__ = [
@@ -69,6 +73,6 @@ def __getattr__(name: str) -> Any:
     mod = _LAZY.get(name)
     if mod is None:
         raise AttributeError(f"module 'pidns' has no attribute {name!r}")
-    value = getattr(import_module(mod), name)
+    value = getattr(__import__(mod, fromlist=[name]), name)
     globals()[name] = value
     return value

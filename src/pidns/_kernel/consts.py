@@ -1,6 +1,11 @@
 """Kernel constants, spelled as in the kernel headers (linux/sched.h, linux/nsfs.h, ...)."""
 
-from typing import Final
+from __future__ import annotations
+
+# typing is imported for the checker only: this module is on every start-up path.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 # linux/sched.h
 CLONE_NEWNS: Final = 0x00020000

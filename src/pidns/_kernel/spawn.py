@@ -12,10 +12,10 @@ Raises OSError only: :class:`ChildError` (an OSError) names the step that failed
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from pidns._kernel import _native, consts
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Final
 

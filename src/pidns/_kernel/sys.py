@@ -6,24 +6,39 @@
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import os
-import socket
 import struct
 import sys
-from functools import cache
 
 from pidns._kernel import consts
+from pidns._kernel.caps import has_cap_sys_admin
+
+__all__ = ["has_cap_sys_admin"]  # re-exported: its home is the lighter caps module
+
+# ctypes and socket are imported where they are used: this module is on the start-up
+# path of every command, and those two cost ~5 ms of it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ctypes
+    import socket
 
 
-@cache
+_LIBC: list[ctypes.CDLL] = []
+
+
 def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
+    if not _LIBC:
+        import ctypes
+
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
 
 
 def _check(ret: int) -> int:
+    import ctypes
+
     if ret == -1:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
@@ -44,16 +59,22 @@ else:
 
     def unshare(flags: int) -> None:
         """unshare(2) via libc (Python < 3.12)."""
+        import ctypes
+
         _check(_libc().unshare(ctypes.c_int(flags)))
 
     def setns(fd: int, nstype: int = 0) -> None:
         """setns(2) via libc (Python < 3.12)."""
+        import ctypes
+
         _check(_libc().setns(ctypes.c_int(fd), ctypes.c_int(nstype)))
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
           data: str | None = None) -> None:
     """mount(2)."""
+    import ctypes
+
     def enc(s: str | None) -> bytes | None:
         return None if s is None else os.fsencode(s)
 
@@ -63,17 +84,23 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
 
 def umount2(target: str, flags: int = 0) -> None:
     """umount2(2)."""
+    import ctypes
+
     _check(_libc().umount2(os.fsencode(target), ctypes.c_int(flags)))
 
 
 def sethostname(name: str) -> None:
     """sethostname(2) in the caller's UTS namespace."""
+    import ctypes
+
     raw = name.encode()
     _check(_libc().sethostname(raw, ctypes.c_size_t(len(raw))))
 
 
 def prctl(option: int, arg2: int = 0) -> int:
     """prctl(2) with one argument (PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, ...)."""
+    import ctypes
+
     return _check(_libc().prctl(ctypes.c_int(option), ctypes.c_ulong(arg2),
                                 ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)))
 
@@ -160,18 +187,6 @@ def pidfd_get_info(pidfd: int, mask: int = consts.PIDFD_INFO_PID) -> dict[str, i
     return dict(zip(names, struct.unpack_from("QQ11Ii", buf), strict=True))
 
 
-def has_cap_sys_admin() -> bool:
-    """Whether the calling thread has CAP_SYS_ADMIN (bit 21 of CapEff) in its user ns."""
-    try:
-        with open("/proc/thread-self/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"CapEff:"):
-                    return bool(int(line.split()[1], 16) >> 21 & 1)
-    except OSError:
-        pass
-    return os.geteuid() == 0
-
-
 def is_enosys(exc: OSError) -> bool:
     """Whether ``exc`` means "this kernel does not have that call/ioctl"."""
     return exc.errno in (errno.ENOSYS, errno.ENOTTY, errno.EOPNOTSUPP)
@@ -186,6 +201,8 @@ _UCRED = struct.Struct("iII")
 
 def peercred(sock: socket.socket) -> tuple[int, int, int]:
     """SO_PEERCRED: (pid, uid, gid) of the peer as of connect()/socketpair()."""
+    import socket
+
     raw = sock.getsockopt(socket.SOL_SOCKET, consts.SO_PEERCRED, _UCRED.size)
     pid, uid, gid = _UCRED.unpack(raw)
     return int(pid), int(uid), int(gid)
@@ -193,11 +210,15 @@ def peercred(sock: socket.socket) -> tuple[int, int, int]:
 
 def peer_pidfd(sock: socket.socket) -> int:
     """SO_PEERPIDFD (Linux 6.5): a pidfd for the peer. ENOPROTOOPT on older kernels."""
+    import socket
+
     return int(sock.getsockopt(socket.SOL_SOCKET, consts.SO_PEERPIDFD))
 
 
 def set_passcred(sock: socket.socket, on: bool = True) -> None:
     """SO_PASSCRED: receive SCM_CREDENTIALS with every message."""
+    import socket
+
     sock.setsockopt(socket.SOL_SOCKET, consts.SO_PASSCRED, int(on))
 
 
@@ -238,6 +259,7 @@ def clone3_set_tid(flags: int, set_tid: list[int]) -> int:
         pass
     else:
         return int(_native.clone3_set_tid(flags, list(set_tid)))
+    import ctypes
     import signal
 
     tids = (ctypes.c_int * max(1, len(set_tid)))(*set_tid)

@@ -225,7 +225,7 @@ def _spawn_error(exc: OSError, opts: Options) -> Exception:
 def _wants_user(flag: bool) -> bool:
     if flag:
         return True
-    from pidns._kernel.sys import has_cap_sys_admin
+    from pidns._kernel.caps import has_cap_sys_admin
 
     return not has_cap_sys_admin()
 

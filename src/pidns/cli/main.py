@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from importlib import import_module
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -69,7 +68,8 @@ def _usage() -> str:
 
 
 def _load(name: str) -> _Command:
-    mod: _Command = import_module(f"pidns.cli.cmd_{name.replace('-', '_')}")
+    # __import__ rather than importlib.import_module: importlib costs start-up time
+    mod: _Command = __import__(f"pidns.cli.cmd_{name.replace('-', '_')}", fromlist=["HELP"])
     return mod
 
 
