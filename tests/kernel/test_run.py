@@ -498,14 +498,13 @@ def test_run_captures_and_feeds() -> None:
         pidns.run(["false"], check=True)
 
 
-def test_run_timeout_kills_the_namespace() -> None:
-    before = set(os.listdir("/proc"))
+def test_run_timeout_kills_the_namespace(tmp_path: Path) -> None:
+    where = tmp_path / "ns"
     with pytest.raises(pidns.TimeoutExpired):
-        pidns.run(["sh", "-c", "sleep 60 & sleep 60"], timeout=0.3)
-    leftover = [p for p in set(os.listdir("/proc")) - before if p.isdigit()]
-    for p in leftover:
-        comm = Path(f"/proc/{p}/comm")
-        assert not comm.exists() or comm.read_text().strip() != "sleep"
+        pidns.run(["sh", "-c", f"readlink /proc/self/ns/pid > {where}; sleep 60 & sleep 60"],
+                  timeout=2)
+    ino = int(where.read_text().strip()[len("pid:["):-1])
+    assert procs_in_ns(ino) == []
 
 
 def test_exec_failure_raises_like_subprocess() -> None:
