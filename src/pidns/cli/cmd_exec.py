@@ -1,7 +1,8 @@
 """``pidns exec TARGET [-e K=V] [-w DIR] [--host-tools] [--] CMD [ARG...]``.
 
 Run CMD inside TARGET's PID namespace and mount namespace (so its /proc is the one of
-the namespace), entering TARGET's user namespace first when it has its own. TARGET is
+the namespace), and its user, UTS, IPC, network and cgroup namespaces where they differ
+from ours (as ``docker exec``). TARGET is
 any NSREF: a pidns container, ``podman:NAME``, ``pid:N``, ... With ``--host-tools`` CMD
 keeps the host's mount namespace (its programs) with a /proc of TARGET's namespace.
 
@@ -19,7 +20,6 @@ import signal
 
 from pidns.errors import ExitStatus, PidnsError, UsageError
 from pidns.ops import containers, nsref
-from pidns.ops.spawn import spawn_into
 
 HELP = "run a command inside an existing PID namespace or container"
 
@@ -74,8 +74,8 @@ def main(args: argparse.Namespace) -> int:
         old = signal.pthread_sigmask(signal.SIG_BLOCK, mask)
         try:
             try:
-                proc = spawn_into(ref.pid, cmd, user=containers.needs_user(ref.pid), env=env,
-                                  cwd=args.workdir, host_tools=args.host_tools)
+                proc = containers.exec_into(ref.pid, cmd, env=env, cwd=args.workdir,
+                                            host_tools=args.host_tools)
             except OSError as exc:
                 missing = isinstance(exc, (FileNotFoundError, NotADirectoryError))
                 err = PidnsError(f"run {cmd[0]!r} in {ref.label()}", exc.strerror or str(exc),

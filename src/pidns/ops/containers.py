@@ -41,6 +41,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from pidns._kernel import consts
 from pidns._kernel import spawn as kspawn
 from pidns.errors import (
     ExitStatus,
@@ -52,7 +53,7 @@ from pidns.errors import (
     from_oserror,
 )
 from pidns.ops import nsref
-from pidns.ops.spawn import _check_nest, _needs_user, raise_spawn_error
+from pidns.ops.spawn import Process, _check_nest, _needs_user, raise_spawn_error
 from pidns.procfs.model import NsId
 
 ID_RE: Final = re.compile(r"[0-9a-f]{64}")
@@ -1015,6 +1016,54 @@ def is_running(c: Container) -> bool:
         return not _exited(fd)
     finally:
         os.close(fd)
+
+
+# setns order: the user namespace first (it grants the capabilities for the others),
+# the PID namespace last (it only decides where the child goes).
+_JOIN_ORDER: Final = (("user", consts.CLONE_NEWUSER), ("mnt", consts.CLONE_NEWNS),
+                      ("uts", consts.CLONE_NEWUTS), ("ipc", consts.CLONE_NEWIPC),
+                      ("net", consts.CLONE_NEWNET), ("cgroup", consts.CLONE_NEWCGROUP),
+                      ("pid", consts.CLONE_NEWPID))
+
+
+def exec_into(pid: int, argv: list[str], *, env: dict[str, str] | None = None,
+              cwd: str | None = None, host_tools: bool = False) -> Process:
+    """Start ``argv`` in every namespace of process ``pid`` that differs from ours
+    (user, mount, UTS, IPC, network, cgroup, PID: as ``docker exec``); with
+    ``host_tools`` keep our mount namespace and mount a /proc of the target's PID
+    namespace in a private copy of it. stdio is inherited. Returns our child's handle.
+
+    Raises:
+        NotFound: the process is gone or its namespaces cannot be opened.
+        FileNotFoundError/PermissionError: CMD cannot be executed (as subprocess).
+        PidnsError: a namespace could not be entered.
+    """
+    fds: list[tuple[int, int]] = []
+    try:
+        for kind, flag in _JOIN_ORDER:
+            if (kind == "mnt" and host_tools) or (
+                    kind != "pid" and _ns_ino(pid, kind) == _ns_ino(os.getpid(), kind)):
+                continue
+            path = f"/proc/{pid}/ns/{kind}"
+            try:
+                fds.append((os.open(path, os.O_RDONLY | os.O_CLOEXEC), flag))
+            except OSError as exc:
+                raise NotFound(f"enter the namespaces of pid {pid}",
+                               f"cannot open {path}: {exc.strerror}", pid=pid,
+                               errnum=exc.errno,
+                               hint="the process has exited, or run as its owner") from exc
+        opts = kspawn.Options(
+            argv, env=env, clone_flags=0, join=tuple(fds),
+            unshare_flags=consts.CLONE_NEWNS if host_tools else 0, cwd=cwd,
+            mount_proc=host_tools, close_fds=False, pdeathsig=0)
+        try:
+            got = kspawn.spawn(opts)
+        except OSError as exc:
+            raise raise_spawn_error(exc, argv) from exc
+    finally:
+        for fd, _ in fds:
+            os.close(fd)
+    return Process(argv, got.pid)
 
 
 def needs_user(pid: int) -> bool:
