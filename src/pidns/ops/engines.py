@@ -35,12 +35,7 @@ PIDs).
 from __future__ import annotations
 
 import errno
-import json
 import os
-import shlex
-import socket
-import subprocess
-import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -50,6 +45,13 @@ from pidns.ops import nsref
 from pidns.procfs.cgroup import ContainerRef, container_from_cgroup, parse_cgroup
 from pidns.procfs.model import NsId
 from pidns.procfs.reader import ProcFS
+
+# json, shlex, socket, subprocess and urllib are imported inside the functions that talk
+# to an engine: `pidns ls`/`ps` import this module for the CONTAINER column, and for a
+# host with no container they must not pay ~10 ms of imports.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
 
 DOCKER_SOCK: Final = "/var/run/docker.sock"
 RUNC_ROOT: Final = "/run/runc"
@@ -93,6 +95,8 @@ class ForeignContainer:
         works in ``--format``), with ``Name`` without docker's leading ``/``; for runc
         and k8s the common fields are built and the engine's JSON is under ``Raw``.
         """
+        import json
+
         state = {"Status": self.status, "Running": self.status == "running",
                  "Pid": self.pid or 0, "StartedAt": self.started_at or ""}
         config = {"Cmd": list(self.cmd), "Env": list(self.env),
@@ -115,6 +119,8 @@ class ForeignContainer:
 # ------------------------------------------------------------------ running a CLI
 
 def _program(env_name: str, default: str, args_env: str | None = None) -> list[str]:
+    import shlex
+
     argv = shlex.split(os.environ.get(env_name) or default)
     if args_env is not None:
         argv += shlex.split(os.environ.get(args_env, ""))
@@ -129,6 +135,8 @@ def podman_argv() -> list[str]:
 def _run(engine: str, argv: Sequence[str], action: str, *,
          missing_hint: str) -> subprocess.CompletedProcess[str]:
     """Run an engine CLI; a missing program is NotFound with ``missing_hint``."""
+    import subprocess
+
     try:
         return subprocess.run(list(argv), capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, timeout=CLI_TIMEOUT, check=False)
@@ -149,6 +157,8 @@ def _first_line(text: str) -> str:
 
 
 def _loads(text: str, action: str, what: str) -> Any:
+    import json
+
     try:
         return json.loads(text)
     except ValueError as exc:
@@ -208,6 +218,8 @@ def resolve_podman(name: str) -> ForeignContainer:
     Raises:
         NotFound: podman is not installed, or has no such container.
     """
+    import shlex
+
     action = f"resolve 'podman:{name}'"
     argv = [*podman_argv(), "container", "inspect", "--format", "json", name]
     done = _run("podman", argv, action,
@@ -259,6 +271,7 @@ def _unix_connection(path: str, timeout: float = CLI_TIMEOUT) -> Any:
     the rest of this module, and only ``docker:`` needs it.
     """
     import http.client
+    import socket
 
     class UnixHTTPConnection(http.client.HTTPConnection):
         def connect(self) -> None:
@@ -282,6 +295,7 @@ def docker_get(path: str, *, action: str, sock: str | None = None) -> tuple[int,
         PermissionDenied-like PidnsError: the socket refuses us.
     """
     import http.client
+    import json
 
     where = sock or docker_socket()
     conn = _unix_connection(where)
@@ -318,6 +332,8 @@ def resolve_docker(name: str, *, sock: str | None = None) -> ForeignContainer:
     Raises:
         NotFound: no engine answers, or it has no such container.
     """
+    import urllib.parse
+
     action = f"resolve 'docker:{name}'"
     path = f"/containers/{urllib.parse.quote(name, safe='')}/json"
     status, data = docker_get(path, action=action, sock=sock)
@@ -410,6 +426,8 @@ def resolve_runc(cid: str, *, root: str | None = None,
     Raises:
         NotFound: no state for that ID, and runc itself does not know it (or is missing).
     """
+    import shlex
+
     action = f"resolve 'runc:{cid}'"
     root = root or runc_root()
     if "/" in cid or cid in (".", ".."):
@@ -467,6 +485,8 @@ def _runc_cgroups(root: str) -> dict[str, set[str]]:
 # ------------------------------------------------------------------ k8s (crictl)
 
 def _crictl(args: Sequence[str], action: str) -> Any:
+    import shlex
+
     argv = [*_program("PIDNS_CRICTL", "crictl"), *args]
     done = _run("k8s", argv, action,
                 missing_hint="install crictl (cri-tools) and point it at the CRI socket "

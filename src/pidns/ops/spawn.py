@@ -247,10 +247,13 @@ class Process:
     def __enter__(self) -> Process:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def _close_streams(self) -> None:
         for f in (self.stdin, self.stdout, self.stderr):
             if f is not None:
                 f.close()
+
+    def __exit__(self, *exc: object) -> None:
+        self._close_streams()
         self.wait()
 
     def __del__(self) -> None:
@@ -443,9 +446,7 @@ class Sandbox(Process):
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for f in (self.stdin, self.stdout, self.stderr):
-            if f is not None:
-                f.close()
+        self._close_streams()
         # PID 1's death makes the kernel kill every other process of the namespace;
         # waitpid on PID 1 returns only once they are all gone (pid_namespaces(7)).
         self.kill()
