@@ -71,10 +71,12 @@ class Ctl:
     """``pidns --state-dir DIR ...`` plus bookkeeping: every container started through
     :meth:`run_d` is removed at teardown, and its namespace and waiter must be gone."""
 
-    def __init__(self, cli: CLI, state: Path, reap_ns: Callable[[int], None]) -> None:
+    def __init__(self, cli: CLI, state: Path, reap_ns: Callable[[int], None],
+                 pins: list[int]) -> None:
         self.cli = cli
         self.state = state
         self.reap_ns = reap_ns
+        self.pins = pins
         self.ids: list[str] = []
         self.inos: list[int] = []
 
@@ -100,9 +102,20 @@ class Ctl:
         conf = self.config(out)
         ns = conf["namespaces"]
         assert isinstance(ns, dict)
-        for ino in {int(ns["pid"]), int(str(conf["pid1_ns"]))}:
-            self.reap_ns(ino)
-            self.inos.append(ino)
+        for pid, ino in ((conf["command_pid"], ns["pid"]), (conf["pid"], conf["pid1_ns"])):
+            # Pin the namespace with an nsfs fd until after reap_ns has checked it, so
+            # its inode cannot be recycled by another namespace meanwhile (a command
+            # that has already exited took its namespace with it: nothing to check).
+            try:
+                fd = os.open(f"/proc/{pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            if os.fstat(fd).st_ino != ino:
+                os.close(fd)
+                continue
+            self.pins.append(fd)
+            self.reap_ns(int(str(ino)))
+            self.inos.append(int(str(ino)))
         return out
 
     def cleanup(self) -> None:
@@ -121,8 +134,18 @@ class Ctl:
 
 
 @pytest.fixture
-def ctl(pidns_cli: CLI, tmp_path: Path, reap_ns: Callable[[int], None]) -> Iterator[Ctl]:
-    c = Ctl(pidns_cli, tmp_path / "state", reap_ns)
+def ns_pins() -> Iterator[list[int]]:
+    """nsfs fds that keep namespace inodes from being reused; closed after reap_ns."""
+    fds: list[int] = []
+    yield fds
+    for fd in fds:
+        os.close(fd)
+
+
+@pytest.fixture
+def ctl(ns_pins: list[int], pidns_cli: CLI, tmp_path: Path,
+        reap_ns: Callable[[int], None]) -> Iterator[Ctl]:
+    c = Ctl(pidns_cli, tmp_path / "state", reap_ns, ns_pins)
     yield c
     c.cleanup()
 
@@ -471,7 +494,15 @@ def nobody_state() -> Iterator[Path]:
     shutil.rmtree(d, ignore_errors=True)
 
 
-def test_rootless_lifecycle(rootless: CLI, nobody_state: Path,
+def _pin(pins: list[int], pid: int, reap_ns: Callable[[int], None]) -> int:
+    fd = os.open(f"/proc/{pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    pins.append(fd)
+    ino = os.fstat(fd).st_ino
+    reap_ns(ino)
+    return ino
+
+
+def test_rootless_lifecycle(ns_pins: list[int], rootless: CLI, nobody_state: Path,
                             reap_ns: Callable[[int], None]) -> None:
     sd = ["--state-dir", str(nobody_state)]
     r = rootless(*sd, "run", "-d", "--name", "rl", "--", "sleep", "300")
@@ -479,7 +510,7 @@ def test_rootless_lifecycle(rootless: CLI, nobody_state: Path,
     cid = r.stdout.strip()
     try:
         conf = json.loads((nobody_state / cid / "config.json").read_text())
-        reap_ns(conf["namespaces"]["pid"])
+        assert _pin(ns_pins, conf["command_pid"], reap_ns) == conf["namespaces"]["pid"]
         assert conf["user"] is True
         assert os.stat(f"/proc/{conf['pid']}").st_uid == NOBODY
         assert os.stat(nobody_state / cid).st_mode & 0o777 == 0o700
@@ -515,7 +546,7 @@ def test_rootless_default_state_dir(rootless: CLI, nobody_state: Path) -> None:
 
 # ---------------------------------------------------------------- foreign engines
 
-def test_inspect_podman_container(rootfs: Path, pidns_cli: CLI,
+def test_inspect_podman_container(ns_pins: list[int], rootfs: Path, pidns_cli: CLI,
                                   reap_ns: Callable[[int], None]) -> None:
     _need_root()
     if shutil.which("podman") is None:
@@ -534,8 +565,7 @@ def test_inspect_podman_container(rootfs: Path, pidns_cli: CLI,
            "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--rootfs", str(rootfs),
            "sleep", "300")
         want = int(sh(*PODMAN, "inspect", "--format", "{{.State.Pid}}", name))
-        ino = os.stat(f"/proc/{want}/ns/pid").st_ino
-        reap_ns(ino)
+        ino = _pin(ns_pins, want, reap_ns)
         r = pidns_cli("inspect", f"podman:{name}", "--format", "{{.State.Pid}}", env=env)
         assert r.returncode == 0, r.stderr
         assert int(r.stdout) == want
