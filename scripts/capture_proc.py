@@ -110,6 +110,11 @@ def scenario(dest: str) -> None:
         with open(os.path.join(dest, name, "status"), "wb") as f:
             f.write(nonspid.replace(f"Pid:\t{ns_init}\n".encode(), b"Pid:\t99901\n"))
         os.makedirs(os.path.join(dest, "99902"), exist_ok=True)
+        # git keeps no empty directory: a note that is none of the /proc files
+        with open(os.path.join(dest, "99902", "VANISHED"), "w") as f:
+            f.write("This directory stands for a process that vanished between readdir "
+                    "and open:\nnone of its /proc files exist. (This note keeps the "
+                    "directory in git.)\n")
         with open(os.path.join(dest, "README"), "w") as f:
             f.write(f"captured by scripts/capture_proc.py --scenario on {os.uname().release}\n"
                     f"1: PID 1; 2: kthreadd; {odd_p.pid}: comm 'a) (b'; {zparent.pid}: parent "

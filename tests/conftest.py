@@ -113,18 +113,42 @@ def procs_in_ns(ino: int) -> list[int]:
     return out
 
 
+def pin_ns(ino: int) -> int | None:
+    """An open fd on the PID namespace with inode ``ino`` (found through a live member),
+    or None if it has none. While the fd is open the namespace object lives on, so its
+    inode number cannot be handed to a new namespace: a later check by inode is sound."""
+    for pid in procs_in_ns(ino):
+        try:
+            fd = os.open(f"/proc/{pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        if os.fstat(fd).st_ino == ino:
+            return fd
+        os.close(fd)
+    return None
+
+
 @pytest.fixture
 def reap_ns() -> Iterator[Callable[[int], None]]:
     """``reap_ns(ino)`` registers a namespace; at teardown any survivor fails the test
-    (after being SIGKILLed by PID, so nothing leaks into later tests)."""
-    seen: list[int] = []
-    yield seen.append
-    leaked = {ino: procs_in_ns(ino) for ino in seen}
+    (after being SIGKILLed by PID, so nothing leaks into later tests). The namespace is
+    pinned by an fd, so the inode still names *that* namespace at teardown."""
+    pinned: list[tuple[int, int]] = []
+
+    def register(ino: int) -> None:
+        fd = pin_ns(ino)
+        if fd is not None:
+            pinned.append((ino, fd))
+
+    yield register
+    leaked = {ino: procs_in_ns(ino) for ino, _ in pinned}
     for pids in leaked.values():
         for pid in pids:
             try:
                 os.kill(pid, 9)
             except OSError:
                 pass
+    for _, fd in pinned:
+        os.close(fd)
     bad = {k: v for k, v in leaked.items() if v}
     assert not bad, f"processes left in namespaces: {bad}"

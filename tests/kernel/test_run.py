@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import pidns
-from conftest import CLI, PKG_DIR, procs_in_ns
+from conftest import CLI, PKG_DIR, pin_ns, procs_in_ns
 from pidns._kernel import sys as ksys
 from pidns.ops import spawn as ospawn
 
@@ -161,9 +161,12 @@ def test_signal_ends_handlerless_pid_1(sig: signal.Signals, init: bool) -> None:
         wait_for(lambda: any(children(p.pid)), "PID 1")
         one = children(p.pid)[0]
         ino = os.stat(f"/proc/{one}/ns/pid").st_ino
+        pin = pin_ns(ino)
         p.send_signal(sig)
         assert p.wait(10) == 128 + sig
         assert procs_in_ns(ino) == []
+        if pin is not None:
+            os.close(pin)
     finally:
         p.kill()
         p.wait()
@@ -274,10 +277,13 @@ def test_launcher_sigkill_leaves_no_process(extra: list[str]) -> None:
         wait_for(lambda: list(_comms(descendants(p.pid))).count("sleep") == 2, "two sleeps")
         tree = descendants(p.pid)
         inos = {os.stat(f"/proc/{x}/ns/pid").st_ino for x in tree}
+        pins = [fd for fd in map(pin_ns, inos) if fd is not None]  # no inode reuse
         p.kill()
         p.wait()
         wait_for(lambda: not any(alive(x, t) for x, t in tree.items()), "the tree to die")
         assert all(procs_in_ns(ino) == [] for ino in inos)
+        for fd in pins:
+            os.close(fd)
     finally:
         p.kill()
         p.wait()
@@ -295,11 +301,14 @@ def _comms(pids: dict[int, str]) -> list[str]:
 
 def test_sandbox_exit_ends_the_namespace_and_execs() -> None:
     with pidns.Sandbox(["sleep", "60"]) as box:
-        ino = box.ns.ino
+        ino = box.ns.ino  # pinned by the sandbox's own fd until the block ends
         helper = box.exec(["sleep", "60"])
         wait_for(lambda: len(procs_in_ns(ino)) == 2, "two members")
         assert box.inner_pid(helper.pid) == 2
+        pin = pin_ns(ino)
     assert procs_in_ns(ino) == []
+    if pin is not None:
+        os.close(pin)
     assert helper.returncode == -signal.SIGKILL
     assert box.returncode == -signal.SIGKILL
 
@@ -504,7 +513,21 @@ def test_run_timeout_kills_the_namespace(tmp_path: Path) -> None:
         pidns.run(["sh", "-c", f"readlink /proc/self/ns/pid > {where}; sleep 60 & sleep 60"],
                   timeout=2)
     ino = int(where.read_text().strip()[len("pid:["):-1])
-    assert procs_in_ns(ino) == []
+    # (the namespace is gone; a new one could reuse the inode, so only fail on a
+    # member that is one of ours: a sleep whose parent chain leads here)
+    assert all(Path(f"/proc/{p}/comm").read_text().strip() != "sleep"
+               or os.getpid() not in _ancestors(p) for p in procs_in_ns(ino))
+
+
+def _ancestors(pid: int) -> list[int]:
+    out = []
+    while pid > 1:
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            break
+        out.append(pid)
+    return out
 
 
 def test_exec_failure_raises_like_subprocess() -> None:
