@@ -34,7 +34,7 @@ class BuildWithInit(build_ext):
             # (a busybox one has no dynamic loader), so it must not need one.
             try:
                 self.compiler.link_executable(objs, program, output_dir=out_dir,
-                                              extra_postargs=["-static"])
+                                              extra_postargs=["-static", "-s"])
             except Exception:  # noqa: BLE001 - no static libc: dynamic works outside --rootfs
                 self.compiler.link_executable(objs, program, output_dir=out_dir)
 
