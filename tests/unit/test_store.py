@@ -264,3 +264,19 @@ def test_names_and_signals() -> None:
 
 def test_rfc3339() -> None:
     assert containers.rfc3339(1_000_000_000 * 86400 + 5) == "1970-01-02T00:00:00.000000005Z"
+
+
+def test_name_index_is_used_and_a_stale_one_is_not_trusted(store: Store) -> None:
+    cid, name, fd = containers._reserve(store, "web", {"cmd": ["x"], "created_ns": 1})
+    os.close(fd)
+    assert name == "web"
+    assert os.readlink(Path(store.root) / ".names" / "web") == cid
+    assert containers.get("web", store).id == cid
+    # a link that lies (points at another entry) is checked against config.json
+    _entry(store, ID_A, name="other")
+    os.unlink(Path(store.root) / ".names" / "web")
+    os.symlink(ID_A, Path(store.root) / ".names" / "web")
+    assert containers.get("web", store).id == cid
+    store.remove(cid)
+    assert containers.find("web", store) is None
+    assert os.listdir(Path(store.root) / ".names") == ["web"]  # not ours: left alone

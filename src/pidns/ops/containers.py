@@ -63,6 +63,7 @@ NAME_RE: Final = nsref.NAME_RE
 MIN_PREFIX: Final = nsref.MIN_ID_PREFIX
 MONITOR_PATH: Final = os.path.join(os.path.dirname(kspawn.__file__), "pidns-monitor")
 NS_TYPES: Final = ("pid", "mnt", "user", "uts", "ipc", "net", "cgroup", "time")
+NAMES_DIR: Final = ".names"
 ZERO_TIME: Final = "0001-01-01T00:00:00Z"  # docker's FinishedAt for "never"
 DEFAULT_STOP_SIGNAL: Final = "SIGTERM"
 
@@ -313,10 +314,56 @@ class Store:
         out.sort(key=lambda c: (c.created_ns, c.id))
         return out
 
+    # The name index: STATE/.names/NAME is a symlink whose target text is the ID (never
+    # followed, only read with readlink), so `inspect NAME` needs no scan. The entries'
+    # config.json stay the truth: a stale or missing link falls back to a scan.
+
+    def link_name(self, name: str, cid: str) -> None:
+        """Point the index's NAME at ``cid`` (call under :meth:`lock`)."""
+        try:
+            os.mkdir(NAMES_DIR, 0o700, dir_fd=self.fd)
+        except FileExistsError:
+            pass
+        nfd = os.open(NAMES_DIR, _O_DIR, dir_fd=self.fd)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=nfd)
+            os.symlink(cid, name, dir_fd=nfd)
+        finally:
+            os.close(nfd)
+
+    def lookup_name(self, name: str) -> str | None:
+        """The ID the index gives for ``name`` (unchecked), or None."""
+        if not NAME_RE.fullmatch(name):
+            return None
+        try:
+            nfd = os.open(NAMES_DIR, _O_DIR, dir_fd=self.fd)
+        except OSError:
+            return None
+        try:
+            got = os.readlink(name, dir_fd=nfd)
+        except OSError:
+            return None
+        finally:
+            os.close(nfd)
+        return got if ID_RE.fullmatch(got) else None
+
+    def _unlink_name(self, name: str | None, cid: str) -> None:
+        if name is None or self.lookup_name(name) != cid:
+            return
+        with contextlib.suppress(OSError):
+            nfd = os.open(NAMES_DIR, _O_DIR, dir_fd=self.fd)
+            try:
+                os.unlink(name, dir_fd=nfd)
+            finally:
+                os.close(nfd)
+
     def remove(self, cid: str) -> None:
         """Delete the entry: renamed away under the lock (atomic for readers), then emptied."""
         trash = f".rm-{cid}-{os.getpid()}"
+        name = self.name_of(cid)
         with self.lock():
+            self._unlink_name(name, cid)
             try:
                 os.rename(cid, trash, src_dir_fd=self.fd, dst_dir_fd=self.fd)
             except FileNotFoundError:
@@ -557,6 +604,9 @@ def find(ref: str, store: Store | None = None) -> Container | None:
         ids = st.ids()
         if ref in ids:
             return st.load(ref)
+        cid = st.lookup_name(ref)
+        if cid is not None and st.name_of(cid) == ref:
+            return st.load(cid)
         for cid in ids:
             if st.name_of(cid) == ref:
                 return st.load(cid)
@@ -656,6 +706,7 @@ def _reserve(store: Store, name: str | None, conf: dict[str, Any]) -> tuple[str,
             dfd = os.open(cid, _O_DIR, dir_fd=store.fd)
             conf.update(id=cid, name=name)
             _write_json(dfd, "config.json", conf)
+            store.link_name(name, cid)
         except OSError as exc:
             raise from_oserror(f"write the state of container {name!r} in {store.root}",
                                exc) from exc
