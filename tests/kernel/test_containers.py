@@ -201,6 +201,9 @@ def test_docker_walkthrough(ctl: Ctl) -> None:
     assert procs[1].split()[2] == "0"  # PPID 0: its parent is outside
     assert len(procs) == 2
     assert any("ps -ef" in ln for ln in procs.values())
+    # as docker exec: the container's environment; -e overrides it
+    assert ctl.ok("exec", name, "sh", "-c", "echo $WALK").strip() == "through"
+    assert ctl.ok("exec", "-e", "WALK=x", name, "sh", "-c", "echo $WALK").strip() == "x"
     # top reads the same from the host's /proc
     top = json.loads(ctl.ok("top", name, "-J"))["processes"]
     assert [(p["hpid"], p["pid"]) for p in top] == [(pid, 1)]

@@ -6,6 +6,9 @@ from ours (as ``docker exec``). TARGET is
 any NSREF: a pidns container, ``podman:NAME``, ``pid:N``, ... With ``--host-tools`` CMD
 keeps the host's mount namespace (its programs) with a /proc of TARGET's namespace.
 
+For a pidns container CMD gets the container's environment and working directory (as
+``docker exec``; ``-e``/``-w`` override them); for other targets, ours (as nsenter).
+
 The exit status is CMD's (128+N when killed by signal N; 126/127 when it cannot be
 executed). Signals sent to ``pidns exec`` (INT, TERM, HUP, QUIT, USR1, USR2, WINCH) are
 forwarded to CMD; those that come from the terminal already reach CMD, which shares our
@@ -42,10 +45,10 @@ def build(parser: argparse.ArgumentParser) -> None:
                         help="the command and its arguments")
 
 
-def _env(pairs: list[str]) -> dict[str, str] | None:
-    if not pairs:
+def _env(pairs: list[str], base: dict[str, str] | None) -> dict[str, str] | None:
+    if not pairs and base is None:
         return None
-    env = dict(os.environ)
+    env = dict(os.environ) if base is None else base
     for pair in pairs:
         key, eq, value = pair.partition("=")
         if not eq or not key:
@@ -63,9 +66,15 @@ def main(args: argparse.Namespace) -> int:
     if not cmd:
         raise UsageError("parse the arguments of 'pidns exec'", "no command given",
                          hint="pidns exec TARGET [--] CMD [ARG...]")
-    env = _env(args.env)
     ref = nsref.resolve(args.target)
     with ref:
+        base, cwd = None, args.workdir
+        if ref.engine == "pidns":
+            # as docker exec: the container's environment and working directory
+            conf = containers.get(args.target).config
+            base = dict(e.partition("=")[::2] for e in conf.get("env") or [])
+            cwd = cwd if cwd is not None else conf.get("workdir")
+        env = _env(args.env, base)
         if ref.pid is None:
             raise UsageError(f"run a command in {ref.label()}",
                              "no process of that namespace is visible to enter it through",
@@ -74,7 +83,7 @@ def main(args: argparse.Namespace) -> int:
         old = signal.pthread_sigmask(signal.SIG_BLOCK, mask)
         try:
             try:
-                proc = containers.exec_into(ref.pid, cmd, env=env, cwd=args.workdir,
+                proc = containers.exec_into(ref.pid, cmd, env=env, cwd=cwd,
                                             host_tools=args.host_tools)
             except OSError as exc:
                 missing = isinstance(exc, (FileNotFoundError, NotADirectoryError))
