@@ -128,27 +128,44 @@ def pin_ns(ino: int) -> int | None:
     return None
 
 
-@pytest.fixture
-def reap_ns() -> Iterator[Callable[[int], None]]:
+class NsReaper:
     """``reap_ns(ino)`` registers a namespace; at teardown any survivor fails the test
     (after being SIGKILLed by PID, so nothing leaks into later tests). The namespace is
-    pinned by an fd, so the inode still names *that* namespace at teardown."""
-    pinned: list[tuple[int, int]] = []
+    pinned by an fd, so the inode still names *that* namespace at teardown;
+    ``reap_ns.release(ino)`` drops the pin (for a test that needs it to go away)."""
 
-    def register(ino: int) -> None:
-        fd = pin_ns(ino)
+    def __init__(self) -> None:
+        self.pinned: dict[int, int] = {}
+
+    def __call__(self, ino: int) -> None:
+        if ino not in self.pinned:
+            fd = pin_ns(ino)
+            if fd is not None:
+                self.pinned[ino] = fd
+
+    def release(self, ino: int) -> None:
+        fd = self.pinned.pop(ino, None)
         if fd is not None:
-            pinned.append((ino, fd))
+            os.close(fd)
 
-    yield register
-    leaked = {ino: procs_in_ns(ino) for ino, _ in pinned}
-    for pids in leaked.values():
-        for pid in pids:
-            try:
-                os.kill(pid, 9)
-            except OSError:
-                pass
-    for _, fd in pinned:
-        os.close(fd)
-    bad = {k: v for k, v in leaked.items() if v}
-    assert not bad, f"processes left in namespaces: {bad}"
+    def finish(self) -> None:
+        leaked = {ino: procs_in_ns(ino) for ino in self.pinned}
+        for pids in leaked.values():
+            for pid in pids:
+                try:
+                    os.kill(pid, 9)
+                except OSError:
+                    pass
+        for fd in self.pinned.values():
+            os.close(fd)
+        self.pinned.clear()
+        bad = {k: v for k, v in leaked.items() if v}
+        assert not bad, f"processes left in namespaces: {bad}"
+
+
+@pytest.fixture
+def reap_ns() -> Iterator[NsReaper]:
+    """See :class:`NsReaper`."""
+    reaper = NsReaper()
+    yield reaper
+    reaper.finish()

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import pidns
+from conftest import NsReaper
 from pidns.errors import NotFound
 from pidns.ops import nsref
 from pidns.ops import translate as tr
@@ -299,11 +300,12 @@ def test_rootless_says_what_it_cannot_see(
 
 
 def test_namespace_kept_alive_by_a_bind_mount(make_nest: Callable[..., Nest],
-                                               tmp_path: Path) -> None:
+                                               tmp_path: Path, reap_ns: NsReaper) -> None:
     """ns:INODE / a bare inode / the mount path resolve through /proc/self/mountinfo
     once no process is left in the namespace; translating into it finds no process."""
     nest = make_nest(1)
     ino = ns_ino(nest.innermost)
+    reap_ns.release(ino)  # the fixture's pin would keep the namespace alive by an fd
     target = tmp_path / "pidns"
     target.touch()
     subprocess.run(["mount", "--bind", f"/proc/{nest.innermost}/ns/pid", str(target)],
@@ -321,5 +323,15 @@ def test_namespace_kept_alive_by_a_bind_mount(make_nest: Callable[..., Nest],
                     tr.translate(1, ref, "host")
     finally:
         subprocess.run(["umount", str(target)], check=True)
+    # the kernel frees the namespace after the last reference goes, not always by the
+    # time umount returns: poll (bounded) until nothing holds it any more
+    def gone() -> bool:
+        try:
+            nsref.resolve(f"ns:{ino}").close()
+        except NotFound:
+            return True
+        return False
+
+    wait_for(gone, "the namespace to be released")
     with pytest.raises(NotFound, match="no process, nsfs bind mount or open fd"):
         nsref.resolve(f"ns:{ino}")
