@@ -15,6 +15,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -292,6 +293,35 @@ def test_wait_logs_and_exit_codes(ctl: Ctl) -> None:
     assert state["FinishedAt"] >= state["StartedAt"] > "2000"
     ctl.ok("rm", "echoer")  # exited: no -f needed
     _one_line_error(ctl("inspect", "echoer"), 1, "echoer")
+
+
+def test_pid_file_and_json_status_fd(ctl: Ctl, tmp_path: Path) -> None:
+    _need_root()
+    pid_file = tmp_path / "pid"
+    r, w = os.pipe()
+    try:
+        p = subprocess.run(
+            [sys.executable, "-m", "pidns", "--state-dir", str(ctl.state), "run", "-d",
+             "--name", "pf", "--init", "--pid-file", str(pid_file), "--json-status-fd",
+             str(w), "--", "sleep", "300"],
+            capture_output=True, text=True, pass_fds=(w,), timeout=60,
+            env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+        os.close(w)
+        w = -1
+        assert p.returncode == 0, p.stderr
+        cid = p.stdout.strip()
+        ctl.ids.append(cid)
+        status = json.loads(os.read(r, 4096))
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+    obj = json.loads(ctl.ok("inspect", "pf"))[0]
+    assert int(pid_file.read_text()) == obj["State"]["Pid"] == status["child-pid"]
+    assert status["command-pid"] == obj["State"]["CommandPid"] != status["child-pid"]
+    assert status["pid-namespace"] == obj["Namespaces"]["pid"]
+    ctl.ok("rm", "-f", "pf")
+    _wait_for(_empty(status["pid-namespace"]), "the namespace to empty")
 
 
 def test_logs_follow(ctl: Ctl) -> None:
