@@ -210,6 +210,20 @@ def test_docker_walkthrough(ctl: Ctl) -> None:
     assert [(p["hpid"], p["pid"]) for p in top] == [(pid, 1)]
 
 
+def test_ls_ps_tree_name_our_containers(ctl: Ctl) -> None:
+    """Seed 1 for pidns's own containers: the CONTAINER column names them."""
+    cid = ctl.run_d("--name", "seed1box", "--", "sleep", "300")
+    conf = ctl.config(cid)
+    ns = conf["namespaces"]
+    assert isinstance(ns, dict)
+    rows = json.loads(ctl.ok("ls", "-J", "-o", "ns,container"))["namespaces"]
+    assert {"ns": ns["pid"], "container": "seed1box"} in rows
+    assert all(r["container"] != "seed1box" for r in rows if r["ns"] != ns["pid"])
+    procs = json.loads(ctl.ok("ps", "-J", "-o", "pid,container"))["processes"]
+    assert {"pid": conf["command_pid"], "container": "seed1box"} in procs
+    assert "seed1box" in ctl.ok("tree", str(conf["command_pid"]))
+
+
 def test_parallel_run_list_rm(ctl: Ctl) -> None:
     """50 concurrent `run -d`, one `list` with 50 distinct running rows, 50 `rm -f`."""
     _need_root()

@@ -170,7 +170,7 @@ def main_argv(argv: list[str]) -> int:
         raise UsageError("use the root directory", f"{a.rootfs!r} is not a directory",
                        hint="--rootfs needs a directory holding a root file system")
     if a.detach or a.name is not None or a.stop_signal is not None:
-        from pidns.ops import containers  # type: ignore[attr-defined,unused-ignore]
+        from pidns.ops import containers
 
         if not a.detach:
             raise _usage_error("--name and --stop-signal need -d/--detach")

@@ -651,19 +651,31 @@ def _container_nsref(ref: str) -> nsref.NsRef | None:
     return got
 
 
-def _labeler(nsid: NsId) -> tuple[str, str] | None:
+def running_namespaces() -> dict[int, str]:
+    """PID-namespace inode -> name (or short ID) of every running pidns container, in
+    one pass over the store: the CONTAINER column of ls/ps/tree asks this once, not
+    once per namespace. Empty when there is no state directory or it cannot be read."""
     try:
         st = _open_store_for_read()
     except PidnsError:
-        return None
+        return {}
     if st is None:
-        return None
+        return {}
+    out: dict[int, str] = {}
     with st:
         for cid in st.ids():
             c = st.load(cid)
-            if c.status == "running" and nsid.ino in (c.pidns, c.config.get("pid1_ns")):
-                return ("pidns", c.label)
-    return None
+            if c.status != "running":
+                continue
+            for ino in (c.pidns, c.config.get("pid1_ns")):
+                if isinstance(ino, int):
+                    out[ino] = c.label
+    return out
+
+
+def _labeler(nsid: NsId) -> tuple[str, str] | None:
+    name = running_namespaces().get(nsid.ino)
+    return None if name is None else ("pidns", name)
 
 
 nsref.register_container_resolver(_container_nsref)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from pidns.errors import NotFound
+from pidns.errors import NotFound, PidnsError
 from pidns.procfs.model import NsId, PidNamespace, Process, Snapshot
 from pidns.procfs.reader import ProcFS
 
@@ -101,21 +101,36 @@ class Containers:
     snap: Snapshot
     hook: ContainerOf | None
     _cache: dict[NsId, str | None] = field(default_factory=dict)
+    _ours: dict[int, str] | None = None  # pidns's own containers: ns inode -> name
 
     def of_ns(self, ns: NsId | None) -> str | None:
         if ns is None or self.hook is None:
             return None
         if ns in self._cache:
             return self._cache[ns]
-        name = None
+        if self._ours is None:
+            self._ours = pidns_containers()
+        name = self._ours.get(ns.ino)
         n = self.snap.namespace(ns)
-        if n is not None and n.level != 0 and n.leader_pid is not None:
+        if name is None and n is not None and n.level != 0 and n.leader_pid is not None:
             try:
                 name = self.hook(n.leader_pid)
             except Exception:  # noqa: BLE001 - a broken engine must not break a listing
                 name = None
         self._cache[ns] = name
         return name
+
+
+def pidns_containers() -> dict[int, str]:
+    """PID-namespace inode -> name of each running pidns container (one store read)."""
+    try:
+        from pidns.ops import containers
+    except ImportError:
+        return {}
+    try:
+        return containers.running_namespaces()
+    except PidnsError:
+        return {}
 
 
 @dataclass(slots=True)
