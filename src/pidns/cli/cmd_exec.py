@@ -22,7 +22,7 @@ import os
 import signal
 
 from pidns.errors import ExitStatus, PidnsError, UsageError
-from pidns.ops import containers, nsref
+from pidns.ops import containers, nsref, runopts
 
 HELP = "run a command inside an existing PID namespace or container"
 
@@ -45,18 +45,6 @@ def build(parser: argparse.ArgumentParser) -> None:
                         help="the command and its arguments")
 
 
-def _env(pairs: list[str], base: dict[str, str] | None) -> dict[str, str] | None:
-    if not pairs and base is None:
-        return None
-    env = dict(os.environ) if base is None else base
-    for pair in pairs:
-        key, eq, value = pair.partition("=")
-        if not eq or not key:
-            raise UsageError("parse the arguments of 'pidns exec'",
-                             f"--env needs KEY=VALUE, not {pair!r}", hint="e.g. -e TERM=xterm")
-        env[key] = value
-    return env
-
 
 def main(args: argparse.Namespace) -> int:
     """Run the command."""
@@ -74,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
             conf = containers.get(args.target).config
             base = dict(e.partition("=")[::2] for e in conf.get("env") or [])
             cwd = cwd if cwd is not None else conf.get("workdir")
-        env = _env(args.env, base)
+        env = runopts.env_with(args.env, base, command="exec")
         if ref.pid is None:
             raise UsageError(f"run a command in {ref.label()}",
                              "no process of that namespace is visible to enter it through",

@@ -125,18 +125,6 @@ def main(args: argparse.Namespace) -> int:  # pragma: no cover - main_argv is us
     raise NotImplementedError
 
 
-def _environment(pairs: list[str]) -> dict[str, str] | None:
-    if not pairs:
-        return None
-    env = dict(os.environ)
-    for pair in pairs:
-        key, eq, value = pair.partition("=")
-        if not eq or not key:
-            raise _usage_error(f"--env needs KEY=VALUE, not {pair!r}")
-        env[key] = value
-    return env
-
-
 def _nest(text: str) -> int:
     try:
         n = int(text)
@@ -161,9 +149,11 @@ def main_argv(argv: list[str]) -> int:
         return 0
     if not a.cmd:
         raise _usage_error("no command given; usage: pidns run [OPTIONS] [--] CMD [ARG...]")
-    env = _environment(a.env)
+    from pidns.ops import runopts
+
+    env = runopts.env_with(a.env)
     nest = _nest(a.nest)
-    status_fd = _status_fd(a.json_status_fd)
+    status_fd = runopts.status_fd(a.json_status_fd)
     if a.rootfs is not None and not os.path.isdir(a.rootfs):
         from pidns.errors import UsageError
 
@@ -189,20 +179,19 @@ def main_argv(argv: list[str]) -> int:
 
     def started(got: Spawned) -> None:
         if a.pid_file is not None:
-            _write_pid_file(a.pid_file, got.pid)
+            runopts.write_pid_file(a.pid_file, got.pid)
         if status_fd is not None:
-            ino = _ns_inode(got.command_pid)
-            _status_line(status_fd, f'{{"child-pid": {got.pid}, "command-pid": '
-                                    f'{got.command_pid}, "pid-namespace": {ino}}}')
+            runopts.status_line(status_fd, child_pid=got.pid, command_pid=got.command_pid,
+                                pid_namespace=_ns_inode(got.command_pid))
 
     try:
         code = launcher.launch(opts, on_start=started)
     except OSError as exc:
-        _remove_pid_file(a.pid_file, None)
+        runopts.remove_pid_file(a.pid_file)
         raise _spawn_error(exc, opts) from exc
     if status_fd is not None:
-        _status_line(status_fd, f'{{"exit-code": {code}}}')
-    _remove_pid_file(a.pid_file, None)
+        runopts.status_line(status_fd, exit_code=code)
+    runopts.remove_pid_file(a.pid_file)
     return code
 
 
@@ -236,22 +225,6 @@ def _check_room(nest: int) -> None:
     _check_nest(nest)
 
 
-def _status_fd(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        fd = int(text)
-        os.fstat(fd)
-    except (ValueError, OSError):
-        raise _usage_error(f"--json-status-fd needs an open file descriptor, not {text!r}") \
-            from None
-    return fd
-
-
-def _status_line(fd: int, line: str) -> None:
-    data = (line + "\n").encode()
-    while data:
-        data = data[os.write(fd, data):]
 
 
 def _ns_inode(pid: int) -> int | None:
@@ -261,24 +234,6 @@ def _ns_inode(pid: int) -> int | None:
         return None
 
 
-def _write_pid_file(path: str, pid: int) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w") as f:
-            f.write(f"{pid}\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        from pidns.errors import from_oserror
-
-        raise from_oserror(f"write the pid file {path!r}", exc) from exc
-
-
-def _remove_pid_file(path: str | None, _pid: int | None) -> None:
-    if path is not None:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -51,7 +51,7 @@ from pidns.errors import (
     UsageError,
     from_oserror,
 )
-from pidns.ops import nsref
+from pidns.ops import nsref, runopts
 from pidns.procfs.model import NsId
 
 TYPE_CHECKING = False
@@ -747,15 +747,7 @@ def run_detached(a: RunSpec, env: dict[str, str] | None, nest: int) -> str:
         from pidns.ops.spawn import _check_nest  # (subprocess & co: only when needed)
 
         _check_nest(nest)
-    status_fd = None
-    if a.json_status_fd is not None:
-        try:
-            status_fd = int(a.json_status_fd)
-            os.fstat(status_fd)
-        except (ValueError, OSError):
-            raise UsageError("parse the arguments of 'pidns run'",
-                             f"--json-status-fd needs an open file descriptor, not "
-                             f"{a.json_status_fd!r}", hint="see 'pidns run --help'") from None
+    status_fd = runopts.status_fd(a.json_status_fd)
     _check_monitor()
     user = a.user or not ksys.has_cap_sys_admin()
     rootfs = None if a.rootfs is None else os.path.abspath(a.rootfs)
@@ -788,23 +780,12 @@ def run_detached(a: RunSpec, env: dict[str, str] | None, nest: int) -> str:
             store.remove(cid)
             raise _start_error(result["error"], list(a.cmd), name)
     if a.pid_file is not None:
-        _write_pid_file(a.pid_file, int(result["pid"]))
+        runopts.write_pid_file(a.pid_file, int(result["pid"]))
     if status_fd is not None:
-        line = json.dumps({"child-pid": result["pid"], "command-pid": result["command_pid"],
-                           "pid-namespace": result["pidns"]}) + "\n"
-        with contextlib.suppress(OSError):
-            os.write(status_fd, line.encode())
+        runopts.status_line(status_fd, child_pid=result["pid"],
+                            command_pid=result["command_pid"], pid_namespace=result["pidns"])
     return cid
 
-
-def _write_pid_file(path: str, pid: int) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w") as f:
-            f.write(f"{pid}\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise from_oserror(f"write the pid file {path!r}", exc) from exc
 
 
 def _start_error(err: dict[str, Any], argv: list[str], name: str) -> PidnsError:
