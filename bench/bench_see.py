@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import members  # bench/ is on sys.path: scripts run from there
+
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
 NSFARM_C = Path("/work/shared/anchor-bench/c/nsfarm.c")
@@ -61,23 +63,13 @@ def stop_farm(p: subprocess.Popen[str], inits: list[int], inos: set[int]) -> Non
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         left = [pid for pid in inits if os.path.exists(f"/proc/{pid}")]
-        left += in_namespaces(inos)
+        left += members(inos)
         if not left:
             return
         time.sleep(0.1)
     raise SystemExit(f"farm processes left behind: {left[:20]}")
 
 
-def in_namespaces(inos: set[int]) -> list[int]:
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if os.stat(f"/proc/{name}/ns/pid").st_ino in inos:
-                    out.append(int(name))
-            except OSError:
-                continue
-    return out
 
 
 def hyperfine(cmd: list[str], runs: int, env: dict[str, str], tmp: Path) -> float:

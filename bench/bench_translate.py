@@ -33,6 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
+from common import members  # bench/ is on sys.path: scripts run from there
+
 from pidns.ops import nsref
 from pidns.ops import translate as tr
 
@@ -69,16 +71,6 @@ def per_call(fn: Callable[[int], object], calls: int) -> float:
     return (time.perf_counter() - t0) / calls * 1e6
 
 
-def members(inos: set[int]) -> list[int]:
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if os.stat(f"/proc/{name}/ns/pid").st_ino in inos:
-                    out.append(int(name))
-            except OSError:
-                continue
-    return out
 
 
 def run_farm(exe: Path, k: int, m: int, rounds: int) -> dict[str, list[float]]:

@@ -317,13 +317,7 @@ class Sandbox(Process):
             nest=nest, setsid=new_session, stdio=pipes.child_fds, pass_fds=tuple(pass_fds),
             close_fds=close_fds, pdeathsig=signal.SIGKILL if die_with_parent else 0,
         )
-        try:
-            got = kspawn.spawn(opts)
-        except OSError as exc:
-            pipes.close_all()
-            raise raise_spawn_error(exc, argv) from exc
-        finally:
-            pipes.close_child_ends()
+        got = _spawn(opts, pipes)
         super().__init__(argv, got.pid, *pipes.parent_files(), text=text)
         self.command_pid = got.command_pid
         self._emulated = 0
@@ -482,16 +476,23 @@ def spawn_into(target_pid: int, argv: list[str], *, user: bool, env: Mapping[str
             argv, env=_env(env), clone_flags=0, join=tuple(fds),
             unshare_flags=consts.CLONE_NEWNS if host_tools else 0, cwd=cwd,
             mount_proc=host_tools, stdio=pipes.child_fds, close_fds=True, pdeathsig=pdeathsig)
-        try:
-            got = kspawn.spawn(opts)
-        except OSError as exc:
-            pipes.close_all()
-            raise raise_spawn_error(exc, argv) from exc
+        got = _spawn(opts, pipes)
     finally:
         pipes.close_child_ends()
         for fd, _ in fds:
             os.close(fd)
     return Process(argv, got.pid, *pipes.parent_files(), text=text)
+
+
+def _spawn(opts: kspawn.Options, pipes: _Pipes) -> kspawn.Spawned:
+    """kspawn.spawn, closing the child's ends of the pipes (and ours on failure)."""
+    try:
+        return kspawn.spawn(opts)
+    except OSError as exc:
+        pipes.close_all()
+        raise raise_spawn_error(exc, opts.argv) from exc
+    finally:
+        pipes.close_child_ends()
 
 
 def _members(ino: int) -> list[tuple[int, tuple[int, ...]]]:
