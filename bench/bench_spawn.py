@@ -80,7 +80,8 @@ def build_script(tmp: Path) -> tuple[str | None, str]:
         if (ROOT / name).exists():
             shutil.copy(ROOT / name, pkg / name)
     shutil.copytree(SRC, pkg / "src", ignore=shutil.ignore_patterns(
-        "__pycache__", "*.so", "pidns-init", "*.egg-info"))
+        "__pycache__", "*.so", "pidns-init", "pidns-monitor", "*.egg-info"))
+    shutil.copytree(ROOT / "bin", pkg / "bin")  # the launcher pyproject installs
     venv = tmp / "venv"
     t0 = time.monotonic()
     try:
