@@ -108,3 +108,46 @@ def test_light_snapshot_agrees(fs: ProcFS) -> None:
     light = {(n.id, n.level, n.parent, n.init_pid, n.pids)
              for n in fs.snapshot(status=False, cmdline=False).namespaces}
     assert full == light
+
+
+def test_snapshot_infers_namespaces_only_where_sound(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The snapshot reads ns/pid only where a process's NSpid chain differs in length
+    from its parent's (a process is in its parent's namespace or a descendant); what it
+    infers must equal each process's own link."""
+    import os
+    import shutil
+
+    root = tmp_path / "proc"
+    shutil.copytree(FIX, root, symlinks=True)
+    # a child of 25103 in the same namespace (same NSpid length): inferable
+    child = root / "25106"
+    shutil.copytree(root / "25103", child, symlinks=True)
+    status = (child / "status").read_text()
+    status = status.replace("Pid:\t25103", "Pid:\t25106").replace(
+        "PPid:\t25060", "PPid:\t25103").replace("NSpid:\t25103", "NSpid:\t25106")
+    (child / "status").write_text(status)
+    fs = ProcFS(str(root))
+    real = os.readlink
+    asked: list[str] = []
+
+    def counting(path: str, *a: object, **kw: object) -> str:
+        asked.append(path)
+        return real(path)
+
+    monkeypatch.setattr(os, "readlink", counting)
+    snap = fs.snapshot(mounts=False, relations=False)
+    monkeypatch.setattr(os, "readlink", real)
+    assert 25106 in snap.by_pid
+    for p in snap.processes:
+        try:
+            own = fs.ns_id(p.pid)
+        except ParseError:
+            own = None  # PID 1: its link is unreadable (EACCES) in the fixture
+        assert p.pidns == own, p.pid
+    read = {int(path.split("/")[-3]) for path in asked
+            if path.endswith("/ns/pid") and path.split("/")[-3].isdigit()}
+    assert 25106 not in read  # inferred from its parent 25103
+    assert 25104 in read  # a namespace boundary: NSpid one longer than its parent's
+    assert 99901 in read  # no NSpid line (before Linux 4.1): nothing can be inferred
+    assert 25105 in read  # a zombie's own link decides, as ps and lsns see it

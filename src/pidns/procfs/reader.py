@@ -240,69 +240,112 @@ class ProcFS:
         ns_cache: dict[str, NsId] = {}
         ns_of: dict[int, NsId | None] = {}
         procs: list[Process] = []
-        for pid in self.pids():
-            ns: NsId | None
+
+        def own_ns(pid: int) -> NsId | bool | None:
+            """The link of ``pid`` itself: NsId, None (unreadable), False (gone)."""
+            nonlocal gone, unseen
             try:
                 text = readlink(f"{root}/{pid}/ns/pid")
                 ns = ns_cache.get(text)
                 if ns is None:
                     ns = ns_cache[text] = NsId(dev, parse.parse_ns_link(text)[1])
+                return ns
             except OSError as exc:
                 err = _error(exc, "ns/pid", pid)
                 if isinstance(err, NoSuchProcess):
                     gone += 1
-                    continue
-                ns = None
+                    return False
                 unseen += 1
                 problems.append(Problem(pid, "ns/pid", _kind(err), err.reason))
             except ParseError as err:
-                ns = None
                 unseen += 1
                 problems.append(Problem(pid, "ns/pid", "garbled", err.reason))
-            if not status:
-                ns_of[pid] = ns
-                continue
-            try:
-                # Inlined open/read/close: this loop runs once per process (10k+).
+            return None
+
+        if not status:
+            for pid in self.pids():
+                ns = own_ns(pid)
+                if ns is not False:
+                    ns_of[pid] = ns if isinstance(ns, NsId) else None
+        else:
+            # status (and cmdline) first; the ns/pid link only where it can differ from
+            # the parent's. A process is in its parent's PID namespace or a descendant
+            # of it (fork only goes down; setns(2) only to descendants; orphans go up to
+            # a reaper), so with an NSpid chain as long as its parent's it is in the
+            # parent's namespace: one readlink per namespace boundary, not per process.
+            read_ok: dict[int, tuple[Status, tuple[str, ...] | None]] = {}
+            for pid in self.pids():
                 try:
-                    fd = os_open(f"{root}/{pid}/status", flags)
+                    # Inlined open/read/close: this loop runs once per process (10k+).
                     try:
-                        data = os_read(fd, _BUF)
-                    finally:
-                        os_close(fd)
-                except OSError as exc:
-                    raise _error(exc, "status", pid) from exc
-                if len(data) == _BUF or not data:
-                    data = read(pid, "status")
-                st = parse_status(data)
-                args = None
-                if cmdline:
-                    try:
-                        fd = os_open(f"{root}/{pid}/cmdline", flags)
+                        fd = os_open(f"{root}/{pid}/status", flags)
                         try:
                             data = os_read(fd, _BUF)
                         finally:
                             os_close(fd)
                     except OSError as exc:
-                        raise _error(exc, "cmdline", pid) from exc
-                    if len(data) == _BUF:
-                        data = read(pid, "cmdline")
-                    args = parse_cmdline(data)
-            except PidnsError as exc:
-                kind = _kind(exc)
-                if kind == "gone":
-                    gone += 1
-                    if ns is None:
-                        unseen -= 1
-                        problems.pop()
-                    continue
-                if ns is not None:
+                        raise _error(exc, "status", pid) from exc
+                    if len(data) == _BUF or not data:
+                        data = read(pid, "status")
+                    st = parse_status(data)
+                    args = None
+                    if cmdline:
+                        try:
+                            fd = os_open(f"{root}/{pid}/cmdline", flags)
+                            try:
+                                data = os_read(fd, _BUF)
+                            finally:
+                                os_close(fd)
+                        except OSError as exc:
+                            raise _error(exc, "cmdline", pid) from exc
+                        if len(data) == _BUF:
+                            data = read(pid, "cmdline")
+                        args = parse_cmdline(data)
+                except PidnsError as exc:
+                    kind = _kind(exc)
+                    if kind == "gone":
+                        gone += 1
+                        continue
                     unseen += 1
-                problems.append(Problem(pid, "status/cmdline", kind, exc.reason))
-                continue
-            ns_of[pid] = ns
-            procs.append(Process(pid=pid, ppid=st.ppid, name=st.name, state=st.state,
-                                 uid=st.uid, nspid=st.nspid, pidns=ns, cmdline=args))
+                    problems.append(Problem(pid, "status/cmdline", kind, exc.reason))
+                    continue
+                read_ok[pid] = (st, args)
+            dropped: set[int] = set()
+            for pid in read_ok:
+                chain = []
+                cur = pid
+                # climb while the parent is at the same level (and no zombie: its own
+                # link fails, as ps and lsns see it), up to a known or a read link
+                while cur not in ns_of and cur not in dropped:
+                    st = read_ok[cur][0]
+                    parent = read_ok.get(st.ppid)
+                    # (without NSpid lines, kernels before 4.1, the lengths say nothing)
+                    if (parent is not None and st.ppid != cur and st.state != "Z"
+                            and st.has_nspid and parent[0].has_nspid
+                            and len(parent[0].nspid) == len(st.nspid)):
+                        chain.append(cur)
+                        cur = st.ppid
+                        continue
+                    got = own_ns(cur)
+                    if got is False:
+                        dropped.add(cur)
+                    else:
+                        ns_of[cur] = got if isinstance(got, NsId) else None
+                    break
+                inherited = ns_of.get(cur)
+                for child in reversed(chain):
+                    if inherited is None:  # parent unreadable or gone: ask the child's link
+                        got = own_ns(child)
+                        if got is False:
+                            dropped.add(child)
+                            continue
+                        inherited = got if isinstance(got, NsId) else None
+                    ns_of[child] = inherited
+            for pid, (st, args) in read_ok.items():
+                if pid in ns_of:
+                    procs.append(Process(pid=pid, ppid=st.ppid, name=st.name, state=st.state,
+                                         uid=st.uid, nspid=st.nspid, pidns=ns_of[pid],
+                                         cmdline=args))
 
         namespaces = (self._namespaces(procs, ns_of, relations) if status
                       else self._namespaces_light(ns_of, procs, problems, relations))
