@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # Debian packages: build tools for the C parts, the tools the tests cross-check
 # against (lsns/unshare, ps, pstree), and the engines (podman, runc) with a busybox
 # to build their root file systems from.
-PKGS=(python3 python3-venv python3-dev gcc util-linux procps psmisc podman runc
+PKGS=(python3 python3-venv python3-dev gcc libc6-dev util-linux procps psmisc podman runc
       busybox-static bubblewrap tini hyperfine)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
