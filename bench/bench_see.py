@@ -3,8 +3,8 @@
 
     python3 bench/bench_see.py [--rounds 5] [--runs 3] [--farms 50x20,200x50] [--out FILE]
 
-For each farm (K namespaces x M sleeping processes, made by the anchor harness's
-nsfarm.c, compiled into a temporary directory at run time) every command is timed with
+For each farm (K namespaces x M sleeping processes, made by
+bench/c/nsfarm.c, compiled into a temporary directory at run time) every command is timed with
 ``hyperfine -N`` (no shell; CLI start-up included), in interleaved rounds: each round
 runs every command once (``--runs`` executions, mean), so machine noise hits all of them
 alike. The ratio ``pidns / anchor`` is taken per round; the median and range are
@@ -31,7 +31,7 @@ from common import members  # bench/ is on sys.path: scripts run from there
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
-NSFARM_C = Path("/work/shared/anchor-bench/c/nsfarm.c")
+NSFARM_C = Path(__file__).resolve().parent / "c" / "nsfarm.c"
 
 
 def real_python() -> str:

@@ -4,7 +4,7 @@ a full /proc scan, with many sleeping processes spread over many PID namespaces.
     sudo python3 bench/bench_translate.py            # 1,000/50 and 10,000/200
     sudo python3 bench/bench_translate.py --farms 50x20 --rounds 3
 
-Each farm is made by /work/shared/anchor-bench/c/nsfarm.c (compiled into a temporary
+Each farm is made by bench/c/nsfarm.c (compiled into a temporary
 directory, never copied into the repository): K namespaces of M processes each. The
 measured calls, per round, interleaved (every method once per round, then again):
 
@@ -38,7 +38,7 @@ from common import members  # bench/ is on sys.path: scripts run from there
 from pidns.ops import nsref
 from pidns.ops import translate as tr
 
-NSFARM_C = Path("/work/shared/anchor-bench/c/nsfarm.c")
+NSFARM_C = Path(__file__).resolve().parent / "c" / "nsfarm.c"
 
 
 def build_nsfarm(tmp: Path) -> Path:
