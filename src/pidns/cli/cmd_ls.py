@@ -78,10 +78,16 @@ def warn_unseen(env: Env, snap: Snapshot, what: str) -> None:
     pids = sorted({p.pid for p in unseen if p.pid is not None})
     why = "permission denied" if all(p.kind == "denied" for p in unseen) else "unreadable"
     shown = ", ".join(map(str, pids[:8])) + (", ..." if len(pids) > 8 else "")
+    import os
+
+    # As root, what is still hidden hides itself (e.g. a VM agent as PID 1 whose ns
+    # links refuse even root): saying "run as root" would send the user in a circle.
+    hint = ("run as root to see everything" if os.geteuid() != 0 else
+            "these processes refuse even root (e.g. a sandbox's or VM's own agent); "
+            "nothing more can be seen")
     env.err.write(
         f"pidns: cannot see the PID namespace of {len(pids)} process"
-        f"{'es' if len(pids) != 1 else ''} (pid {shown}): {why}; {what}; "
-        "hint: run as root to see everything\n")
+        f"{'es' if len(pids) != 1 else ''} (pid {shown}): {why}; {what}; hint: {hint}\n")
 
 
 def main(args: argparse.Namespace) -> int:
