@@ -99,6 +99,35 @@ def rootless(nobody_pkg: Path) -> CLI:
     return run
 
 
+def children(pid: int) -> list[int]:
+    """The children of ``pid`` (every thread's), from /proc/PID/task/*/children."""
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out += [int(x) for x in f.read().split()]
+        except OSError:
+            continue
+    return out
+
+
+def wait_for(pred: Callable[[], object], what: str, timeout: float = 10) -> None:
+    """Poll ``pred`` every 20 ms until it is true; fail naming ``what`` after ``timeout``
+    (a hang guard, not a timing assertion)."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def procs_in_ns(ino: int) -> list[int]:
     """Host PIDs whose PID namespace has inode ``ino`` (EACCES/ENOENT skipped)."""
     out = []

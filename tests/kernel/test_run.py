@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import pidns
-from conftest import CLI, PKG_DIR, pin_ns, procs_in_ns
+from conftest import CLI, PKG_DIR, children, pin_ns, procs_in_ns, wait_for
 from pidns._kernel import sys as ksys
 from pidns.ops import spawn as ospawn
 
@@ -37,21 +37,8 @@ def cli_popen(*args: str, **kw: object) -> subprocess.Popen[str]:
                             stdin=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
 
 
-def children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children") as f:
-            out += [int(x) for x in f.read().split()]
-    return out
 
 
-def wait_for(pred: Callable[[], object], what: str, timeout: float = 10) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def nspid(pid: int) -> tuple[int, ...]:

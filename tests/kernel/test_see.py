@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import pidns
+from conftest import children, wait_for
 from pidns.errors import NoSuchProcess, ParseError, PermissionDenied, PidnsError
 from pidns.procfs.model import PROC_PID_INIT_INO
 from pidns.procfs.reader import ProcFS
@@ -38,21 +39,8 @@ UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
 ALLOWED = (NoSuchProcess, PermissionDenied, ParseError)
 
 
-def children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
 
 
-def wait_for(pred: Callable[[], object], what: str, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass
@@ -293,14 +281,9 @@ def test_namespace_held_only_by_an_fd(make_ns: Callable[..., Ns]) -> None:
         os.close(fd)
 
 
-def test_rootless_says_what_it_cannot_see(make_ns: Callable[..., Ns], nobody_pkg: Path,
+def test_rootless_says_what_it_cannot_see(make_ns: Callable[..., Ns],
                                           rootless: Callable[..., subprocess.CompletedProcess[str]]
                                           ) -> None:
-    # Workaround until conftest does it: pytest's base temp dirs are 0700, so uid 65534
-    # cannot reach the package copy; open the directories above it for traversal only.
-    for d in nobody_pkg.parents:
-        if str(d).startswith("/tmp/pytest-of-") and d.stat().st_mode & 0o001 == 0:
-            os.chmod(d, d.stat().st_mode | 0o001)
     ns = make_ns()
     for cmd in ("ls", "ps", "tree"):
         r = rootless(cmd, "-J")

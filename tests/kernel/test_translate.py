@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import pidns
-from conftest import NsReaper
+from conftest import NsReaper, children, wait_for
 from pidns.errors import NotFound
 from pidns.ops import nsref
 from pidns.ops import translate as tr
@@ -37,19 +36,6 @@ CLI_ENV = {**os.environ, "PYTHONPATH": str(Path(pidns.__file__).resolve().parent
 UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
 
 
-def children(pid: int) -> list[int]:
-    out: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for t in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{t}/children") as f:
-                out += [int(x) for x in f.read().split()]
-        except OSError:
-            continue
-    return out
 
 
 def nspid(pid: int) -> tuple[int, ...]:
@@ -69,13 +55,6 @@ def comm(pid: int) -> str:
         return f.read().strip()
 
 
-def wait_for(pred: Callable[[], bool], what: str, timeout: float = 10) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass
@@ -271,23 +250,9 @@ def test_cli(make_nest: Callable[..., Nest],
     assert "no process 77777" in r.stderr
 
 
-def open_basetemp(factory: pytest.TempPathFactory) -> None:
-    """Let uid 65534 traverse pytest's 0700 temp root to reach the ``rootless`` copy.
-
-    (The shared ``nobody_pkg`` fixture makes its own directory readable, but not
-    /tmp/pytest-of-root/pytest-N above it; traverse-only 0711 is enough.)
-    """
-    base = factory.getbasetemp()
-    for d in (base, base.parent):
-        if d.owner() == "root" and str(d).startswith("/tmp/"):
-            os.chmod(d, 0o711)
-
-
 def test_rootless_says_what_it_cannot_see(
         make_nest: Callable[..., Nest],
-        rootless: Callable[..., subprocess.CompletedProcess[str]],
-        tmp_path_factory: pytest.TempPathFactory) -> None:
-    open_basetemp(tmp_path_factory)
+        rootless: Callable[..., subprocess.CompletedProcess[str]]) -> None:
     nest = make_nest(1)
     r = rootless("translate", "1", "--from", f"pid:{nest.innermost}")
     # A root-owned namespace: uid 65534 may not open /proc/N/ns/pid (ptrace check).
