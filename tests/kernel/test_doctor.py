@@ -117,10 +117,7 @@ def test_all_clear_sysctls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert doctor.essentials_ok(checks)
 
 
-def test_rootless(rootless: CLI, tmp_path_factory: pytest.TempPathFactory) -> None:
-    base = tmp_path_factory.getbasetemp()
-    for d in (base, base.parent):  # let uid 65534 reach the rootless package copy
-        os.chmod(d, 0o711)
+def test_rootless(rootless: CLI) -> None:
     r = rootless("doctor", "-J")
     doc = json.loads(r.stdout)
     checks = by_name(doc["checks"])

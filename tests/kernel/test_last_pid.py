@@ -100,10 +100,7 @@ def test_bad_values(pidns_cli: CLI) -> None:
         last_pid("pid:99999999")
 
 
-def test_rootless(ns_init: int, rootless: CLI, tmp_path_factory: pytest.TempPathFactory) -> None:
-    base = tmp_path_factory.getbasetemp()
-    for d in (base, base.parent):  # let uid 65534 reach the rootless package copy
-        os.chmod(d, 0o711)
+def test_rootless(ns_init: int, rootless: CLI) -> None:
     # Reading its own namespace needs no privilege.
     r = rootless("last-pid")
     assert r.returncode == 0, r.stderr
