@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from pidns.cli import argp, render
-from pidns.cli.columns import Column, list_columns, select, to_rows
+from pidns.cli.columns import Column, column_list, select, to_rows
 from pidns.errors import NotFound
 from pidns.ops import containers
 from pidns.ops.containers import Container
@@ -49,8 +49,7 @@ def build(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     """Run the command."""
     if args.list_columns:
-        for name, kind, text in list_columns(LIST_COLUMNS):
-            print(f"{name:>8}  <{kind}>  {text}")
+        print(column_list(LIST_COLUMNS), end="")
         return 0
     cols = select(LIST_COLUMNS, args.output)
     try:

@@ -98,8 +98,7 @@ def main(args: argparse.Namespace) -> int:
 
     env = render.Env.from_sys()
     if args.list_columns:
-        for name, jtype, help_ in columns.list_columns(columns.LS_COLUMNS):
-            env.out.write(f"{name:>10}  <{jtype}>  {help_}\n")
+        env.out.write(columns.column_list(columns.LS_COLUMNS))
         return 0
     cols = columns.select(columns.LS_COLUMNS, args.output)
     fs = ProcFS(args.proc)

@@ -120,8 +120,7 @@ def main(args: argparse.Namespace) -> int:
 
     env = render.Env.from_sys()
     if args.list_columns:
-        for name, jtype, help_ in columns.list_columns(columns.PS_COLUMNS):
-            env.out.write(f"{name:>10}  <{jtype}>  {help_}\n")
+        env.out.write(columns.column_list(columns.PS_COLUMNS))
         return 0
     cols = columns.select(columns.PS_COLUMNS, args.output)
     want = {c.name.lower() for c in cols}

@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from pidns.cli import argp, render
-from pidns.cli.columns import Column, list_columns, select, to_rows
+from pidns.cli.columns import Column, column_list, select, to_rows
 from pidns.errors import UsageError
 from pidns.ops import nsref
 from pidns.ops.top import TopProcess, container_processes
@@ -58,8 +58,7 @@ def build(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     """Run the command."""
     if args.list_columns:
-        for name, kind, text in list_columns(TOP_COLUMNS):
-            print(f"{name:>8}  <{kind}>  {text}")
+        print(column_list(TOP_COLUMNS), end="")
         return 0
     if args.target is None:
         raise UsageError("parse the arguments of 'pidns top'", "TARGET is missing",

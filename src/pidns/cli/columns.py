@@ -130,6 +130,11 @@ def list_columns(table: Sequence[Column[R]]) -> list[tuple[str, str, str]]:
     return [(c.name, c.json.replace("array-number", "array"), c.help) for c in table]
 
 
+def column_list(table: Sequence[Column[R]]) -> str:
+    """The text ``--list-columns`` prints: one ``NAME  <type>  help`` line a column."""
+    return "".join(f"{name:>10}  <{kind}>  {text}\n" for name, kind, text in list_columns(table))
+
+
 def to_rows(items: Sequence[R], cols: Sequence[Column[R]]) -> list[dict[str, Value]]:
     """Plain rows, keyed by lowercase column name, values typed."""
     keys = [(c.name.lower(), c.get) for c in cols]
