@@ -588,3 +588,21 @@ def test_fallbacks_without_ioctls_or_pidfd(monkeypatch: pytest.MonkeyPatch) -> N
         assert box._pidfd is None
         box.terminate()
         assert box.wait(5) == -signal.SIGTERM
+
+
+def test_init_that_cannot_run_inside_the_rootfs_is_pidns_failure(rootfs: Path) -> None:
+    # The fd-exec path used for pidns-init, given a dynamically linked program: inside a
+    # busybox rootfs there is no loader, and that is pidns's failure (step 20), not the
+    # user's command's (127).
+    from pidns._kernel import _native
+
+    fd = os.open("/bin/true", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        pid, _, stage, err = _native.spawn(
+            ["true"], ["/bin/true"], [], clone_flags=0x20020000, rootfs=str(rootfs),
+            make_private=True, mount_proc=True, exec_fd=fd, pdeathsig=9)
+    finally:
+        os.close(fd)
+    assert (stage, err) == (20, 2)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # already reaped by spawn: nothing left behind

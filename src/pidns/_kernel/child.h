@@ -35,7 +35,7 @@ enum {
     ST_UID_MAP = 6, ST_GID_MAP = 7, ST_MOUNT_PRIVATE = 8, ST_HOSTNAME = 9,
     ST_ROOTFS = 10, ST_MOUNT_PROC = 11, ST_PIVOT_ROOT = 12, ST_CHDIR = 13,
     ST_STDIO = 14, ST_EXEC = 15, ST_UNSHARE = 16, ST_PARENT_GONE = 17, ST_SETSID = 18,
-    ST_FDS = 19,
+    ST_FDS = 19, ST_EXEC_INIT = 20,
 };
 
 struct report { int32_t kind, stage, err, value; };
@@ -211,8 +211,9 @@ static inline __attribute__((noreturn)) void exec_cmd(int fd, int exec_fd, char 
                                                char *const argv[], char *const envp[])
 {
     if (exec_fd >= 0) {
+        /* our own pidns-init, not the user's command: a failure here is pidns's (125) */
         fexecve(exec_fd, argv, envp);
-        child_fail(fd, ST_EXEC, errno);
+        child_fail(fd, ST_EXEC_INIT, errno);
     }
     int err = ENOENT;
     for (int i = 0; paths[i]; i++) {

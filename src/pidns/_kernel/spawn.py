@@ -28,6 +28,7 @@ STAGES: Final[dict[int, str]] = {
     11: "mount /proc", 12: "pivot_root into the root directory", 13: "change directory",
     14: "set up stdin/stdout/stderr", 15: "execute", 16: "unshare namespaces",
     17: "start: the launcher died", 18: "start a new session", 19: "pass file descriptors",
+    20: "execute pidns-init inside the namespace",
 }
 STAGE_CLONE: Final = 4
 STAGE_EXEC: Final = 15

@@ -55,6 +55,8 @@ _STEP_HINTS: Final[dict[tuple[int, int], str]] = {
     (12, errno.EINVAL): "--rootfs must be a directory holding a root file system",
     (9, errno.EINVAL): "a hostname is at most 64 bytes",
     (13, errno.ENOENT): "--workdir must exist inside the namespace",
+    (20, errno.ENOENT): "pidns-init must be statically linked to run inside --rootfs: "
+    "reinstall pidns with libc6-dev present",
     (13, errno.ENOTDIR): "--workdir must be a directory inside the namespace",
 }
 _STEP_FALLBACK_HINT: Final = "the command did not run; see what this kernel allows: `pidns doctor`"
