@@ -462,10 +462,19 @@ def test_bad_input(pidns_cli: CLI, tmp_path: Path, args: list[str], status: int)
     assert not marker.exists()  # fail closed: the command never ran
 
 
-def test_unknown_command(pidns_cli: CLI) -> None:
-    r = pidns_cli("frobnicate")
+@pytest.mark.parametrize("argv", [["frobnicate"], [], ["--state-dir", "/tmp"]])
+def test_unknown_or_missing_command(pidns_cli: CLI, argv: list[str]) -> None:
+    r = pidns_cli(*argv)
     assert r.returncode == 125
     assert r.stderr.startswith("pidns: cannot ")
+    assert r.stderr.count("\n") == 1
+    assert r.stdout == ""
+
+
+def test_help_is_not_an_error(pidns_cli: CLI) -> None:
+    r = pidns_cli("--help")
+    assert r.returncode == 0
+    assert "commands:" in r.stdout
 
 
 # --- rootless ------------------------------------------------------------------------

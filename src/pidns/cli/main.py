@@ -125,9 +125,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(rest: list[str]) -> int:
-    if not rest or rest[0] in ("-h", "--help", "help"):
+    if not rest:
+        from pidns.errors import UsageError
+
+        raise UsageError(f"run {PROG}", "no command given",
+                         hint=f"see '{PROG} --help' for the list")
+    if rest[0] in ("-h", "--help", "help"):
         print(_usage())
-        return 0 if rest else 125
+        return 0
     if rest[0] == "--version":
         print(f"{PROG} 0.1.0")
         return 0
