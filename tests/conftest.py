@@ -22,6 +22,7 @@ import pytest
 import pidns
 
 PKG_DIR = Path(pidns.__file__).resolve().parent
+MAKE_ROOTFS = Path(__file__).resolve().parent.parent / "scripts" / "make-rootfs.sh"
 NOBODY = 65534
 
 
@@ -126,6 +127,19 @@ def wait_for(pred: Callable[[], object], what: str, timeout: float = 10) -> None
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A busybox root file system (scripts/make-rootfs.sh), made once per session.
+    Skips, saying why, without busybox; on CI (which installs it) that is a failure."""
+    if shutil.which("busybox") is None and not Path("/bin/busybox").exists():
+        if os.environ.get("CI"):
+            pytest.fail("busybox is not installed on CI (apt-get install busybox-static)")
+        pytest.skip("busybox is not installed (apt-get install busybox-static)")
+    d = tmp_path_factory.mktemp("rootfs") / "root"
+    subprocess.run([str(MAKE_ROOTFS), str(d)], check=True, capture_output=True)
+    return d
 
 
 def procs_in_ns(ino: int) -> list[int]:

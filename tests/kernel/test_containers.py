@@ -29,7 +29,6 @@ from conftest import CLI, NOBODY, procs_in_ns
 pytestmark = pytest.mark.kernel
 
 REPO = Path(__file__).resolve().parents[2]
-MAKE_ROOTFS = REPO / "scripts" / "make-rootfs.sh"
 PODMAN_ARGS = os.environ.get("PIDNS_PODMAN_ARGS", "--runtime runc --cgroup-manager cgroupfs")
 PODMAN = ["podman", *shlex.split(PODMAN_ARGS)]
 
@@ -151,15 +150,6 @@ def ctl(ns_pins: list[int], pidns_cli: CLI, tmp_path: Path,
     c.cleanup()
 
 
-@pytest.fixture(scope="module")
-def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("busybox") is None and not Path("/bin/busybox").exists():
-        if os.environ.get("CI"):
-            pytest.fail("busybox is not installed on CI (apt-get install busybox-static)")
-        pytest.skip("busybox is not installed (apt-get install busybox-static)")
-    d = tmp_path_factory.mktemp("rootfs")
-    subprocess.run([str(MAKE_ROOTFS), str(d)], check=True, capture_output=True)
-    return d
 
 
 def _need_root() -> None:

@@ -21,13 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import MAKE_ROOTFS, PKG_DIR, procs_in_ns
 from pidns.errors import NotFound
 from pidns.ops import engines, nsref, template
 
 pytestmark = pytest.mark.kernel
 
-REPO = Path(__file__).resolve().parents[2]
-MAKE_ROOTFS = REPO / "scripts" / "make-rootfs.sh"
 PODMAN_ARGS = os.environ.get("PIDNS_PODMAN_ARGS", "--runtime runc --cgroup-manager cgroupfs")
 PODMAN = ["podman", *shlex.split(PODMAN_ARGS)]
 
@@ -46,18 +45,6 @@ def sh(*argv: str, check: bool = True, timeout: float = 60) -> subprocess.Comple
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-@pytest.fixture(scope="module")
-def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("busybox") is None and not Path("/bin/busybox").exists():
-        if os.environ.get("CI"):
-            pytest.fail("busybox is not installed on CI (apt-get install busybox-static)")
-        pytest.skip("busybox is not installed (apt-get install busybox-static)")
-    d = tmp_path_factory.mktemp("rootfs")
-    sh(str(MAKE_ROOTFS), str(d))
-    sh(str(MAKE_ROOTFS), str(d))  # idempotent: a second run changes nothing and succeeds
-    assert (d / "bin" / "busybox").is_file()
-    assert os.readlink(d / "bin" / "sleep") == "busybox"
-    return d
 
 
 @pytest.fixture
@@ -66,7 +53,7 @@ def pidns_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.setenv("PIDNS_PODMAN_ARGS", PODMAN_ARGS)
     engines.clear_cache()
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO / "src")
+    env["PYTHONPATH"] = str(PKG_DIR.parent)
     return env
 
 
@@ -115,16 +102,12 @@ def _wait_for(cond: Callable[[], bool], what: str, timeout: float = 10) -> None:
         time.sleep(0.05)
 
 
-def procs_in_ns(ino: int) -> list[int]:
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if os.stat(f"/proc/{name}/ns/pid").st_ino == ino:
-                    out.append(int(name))
-            except OSError:
-                continue
-    return out
+
+
+def test_make_rootfs_is_idempotent(rootfs: Path) -> None:
+    # a second run over an existing root file system changes nothing and succeeds
+    sh(str(MAKE_ROOTFS), str(rootfs))
+    assert (rootfs / "bin" / "busybox").exists()
 
 
 def _wait_ns_empty(ino: int) -> None:

@@ -355,12 +355,6 @@ def test_interactive_bash_through_a_pty() -> None:
 
 # --- options -------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("rootfs") / "root"
-    subprocess.run(["sh", str(ROOT / "scripts" / "make-rootfs.sh"), str(d)], check=True,
-                   capture_output=True)
-    return d
 
 
 def test_rootfs_hostname_env_workdir(pidns_cli: CLI, rootfs: Path) -> None:

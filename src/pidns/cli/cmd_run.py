@@ -220,9 +220,9 @@ def _wants_user(flag: bool) -> bool:
 
 
 def _check_room(nest: int) -> None:
-    from pidns.ops.spawn import _check_nest
+    from pidns.ops.spawn import check_nest
 
-    _check_nest(nest)
+    check_nest(nest)
 
 
 

@@ -744,9 +744,9 @@ def run_detached(a: RunSpec, env: dict[str, str] | None, nest: int) -> str:
     stop = parse_signal(a.stop_signal, action="use the --stop-signal") \
         if a.stop_signal is not None else signal.SIGTERM
     if nest > 1:
-        from pidns.ops.spawn import _check_nest  # (subprocess & co: only when needed)
+        from pidns.ops.spawn import check_nest  # (subprocess & co: only when needed)
 
-        _check_nest(nest)
+        check_nest(nest)
     status_fd = runopts.status_fd(a.json_status_fd)
     _check_monitor()
     user = a.user or not ksys.has_cap_sys_admin()

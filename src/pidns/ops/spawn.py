@@ -111,7 +111,9 @@ def _needs_user(user: bool | None) -> bool:
     return not ksys.has_cap_sys_admin()
 
 
-def _check_nest(nest: object) -> None:
+def check_nest(nest: object) -> None:
+    """Raise UsageError unless 1 <= nest <= 32, NamespaceLimit unless that many levels
+    still fit below the caller's namespace (the kernel's limit counts from level 0)."""
     if isinstance(nest, bool) or not isinstance(nest, int) or not 1 <= nest <= 32:
         raise UsageError("create nested PID namespaces",
                          f"nest must be 1..32, not {nest!r}",
@@ -305,7 +307,7 @@ class Sandbox(Process):
         if not argv:
             raise UsageError("run a command in a new PID namespace", "no command given",
                              hint="pass the command as a list, e.g. ['ps', '-ef']")
-        _check_nest(nest)
+        check_nest(nest)
         if rootfs is not None and not os.path.isdir(rootfs):
             raise UsageError("use the root directory", f"{os.fspath(rootfs)!r} is not a directory",
                            hint="--rootfs needs a directory holding a root file system")

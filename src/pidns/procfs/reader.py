@@ -273,34 +273,26 @@ class ProcFS:
             # of it (fork only goes down; setns(2) only to descendants; orphans go up to
             # a reaper), so with an NSpid chain as long as its parent's it is in the
             # parent's namespace: one readlink per namespace boundary, not per process.
+            def grab(pid: int, name: str) -> bytes:
+                # one open/read/close (runs twice per process, 10k+ times); a file
+                # longer than the buffer (or an empty status) goes through _read
+                try:
+                    fd = os_open(f"{root}/{pid}/{name}", flags)
+                    try:
+                        data = os_read(fd, _BUF)
+                    finally:
+                        os_close(fd)
+                except OSError as exc:
+                    raise _error(exc, name, pid) from exc
+                if len(data) == _BUF or (not data and name == "status"):
+                    data = read(pid, name)
+                return data
+
             read_ok: dict[int, tuple[Status, tuple[str, ...] | None]] = {}
             for pid in self.pids():
                 try:
-                    # Inlined open/read/close: this loop runs once per process (10k+).
-                    try:
-                        fd = os_open(f"{root}/{pid}/status", flags)
-                        try:
-                            data = os_read(fd, _BUF)
-                        finally:
-                            os_close(fd)
-                    except OSError as exc:
-                        raise _error(exc, "status", pid) from exc
-                    if len(data) == _BUF or not data:
-                        data = read(pid, "status")
-                    st = parse_status(data)
-                    args = None
-                    if cmdline:
-                        try:
-                            fd = os_open(f"{root}/{pid}/cmdline", flags)
-                            try:
-                                data = os_read(fd, _BUF)
-                            finally:
-                                os_close(fd)
-                        except OSError as exc:
-                            raise _error(exc, "cmdline", pid) from exc
-                        if len(data) == _BUF:
-                            data = read(pid, "cmdline")
-                        args = parse_cmdline(data)
+                    st = parse_status(grab(pid, "status"))
+                    args = parse_cmdline(grab(pid, "cmdline")) if cmdline else None
                 except PidnsError as exc:
                     kind = _kind(exc)
                     if kind == "gone":
